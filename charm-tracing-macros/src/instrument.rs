@@ -1,0 +1,130 @@
+//! Wrapping one fn body in its span: the code every traced call runs.
+
+use proc_macro2::{TokenStream, TokenTree};
+use quote::{ToTokens, quote};
+use syn::{Block, ReturnType, Signature, Type};
+
+/// The name a span gets.
+pub(crate) enum SpanName {
+    /// Known at expansion time: `method call: Workload.configure`, `function call: f`.
+    Fixed(String),
+    /// A method under a lone `#[trace]`: the type is only known as `Self`, named at run time
+    /// (once per method) from `std::any::type_name::<Self>()`.
+    SelfMethod(String),
+}
+
+impl SpanName {
+    fn expression(&self) -> TokenStream {
+        match self {
+            SpanName::Fixed(name) => quote!(#name),
+            SpanName::SelfMethod(method) => quote! {{
+                static __CHARM_TRACING_NAME: ::std::sync::OnceLock<&'static str> =
+                    ::std::sync::OnceLock::new();
+                *__CHARM_TRACING_NAME.get_or_init(|| {
+                    ::charm_tracing::__private::method_span_name(
+                        ::std::any::type_name::<Self>(),
+                        #method,
+                    )
+                })
+            }},
+        }
+    }
+}
+
+fn contains_impl_trait(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|tree| match tree {
+        TokenTree::Ident(ident) => ident == "impl",
+        TokenTree::Group(group) => contains_impl_trait(group.stream()),
+        _ => false,
+    })
+}
+
+/// The type a `let` may be annotated with to pin the body's type, if it can be written there.
+fn annotation(output: &ReturnType) -> Option<TokenStream> {
+    match output {
+        ReturnType::Default => Some(quote!(())),
+        ReturnType::Type(_, ty) => match ty.as_ref() {
+            Type::Never(_) => None,
+            ty if contains_impl_trait(ty.to_token_stream()) => None,
+            ty => Some(ty.to_token_stream()),
+        },
+    }
+}
+
+fn returns_never(output: &ReturnType) -> bool {
+    matches!(output, ReturnType::Type(_, ty) if matches!(ty.as_ref(), Type::Never(_)))
+}
+
+/// Ends the span of `guard`, failed if `__charm_tracing_ret` is an `Err`.
+fn finish(guard: &TokenStream) -> TokenStream {
+    quote! {{
+        #[allow(unused_imports)]
+        use ::charm_tracing::__private::{
+            ViewAnyValue as _, ViewDisplayError as _, ViewError as _, ViewHandlerError as _,
+        };
+        #guard.finish(
+            (&&&&::charm_tracing::__private::Outcome(&__charm_tracing_ret))
+                .__charm_tracing_error(),
+        );
+    }}
+}
+
+/// The traced body of a fn with signature `sig` and body `block`.
+pub(crate) fn traced_body(sig: &Signature, block: &Block, name: &SpanName) -> TokenStream {
+    let name = name.expression();
+    let typed = annotation(&sig.output).map(|ty| quote!(: #ty));
+    if sig.asyncness.is_some() {
+        let fake_return = annotation(&sig.output).map(|ty| {
+            quote! {
+                #[allow(unreachable_code, clippy::diverging_sub_expression)]
+                if false {
+                    let __charm_tracing_type_hint: #ty = loop {};
+                    return __charm_tracing_type_hint;
+                }
+            }
+        });
+        let finish = finish(&quote!(__charm_tracing_span));
+        return quote! {{
+            let __charm_tracing_span = ::charm_tracing::__private::AsyncSpan::open(#name);
+            #[allow(clippy::let_unit_value)]
+            let __charm_tracing_ret #typed = __charm_tracing_span
+                .instrument(async move { #fake_return #block })
+                .await;
+            #finish
+            __charm_tracing_ret
+        }};
+    }
+    if returns_never(&sig.output) {
+        return quote! {{
+            let __charm_tracing_guard = ::charm_tracing::__private::enter(#name);
+            #block
+        }};
+    }
+    let finish = finish(&quote!(__charm_tracing_guard));
+    quote! {{
+        let __charm_tracing_guard = ::charm_tracing::__private::enter(#name);
+        #[allow(clippy::let_unit_value)]
+        let __charm_tracing_ret #typed = ::charm_tracing::__private::call_once(move || #block);
+        #finish
+        __charm_tracing_ret
+    }}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn impl_trait_returns_are_not_annotated() {
+        let sig: Signature = syn::parse_quote!(fn f() -> impl Iterator<Item = u8>);
+        assert!(annotation(&sig.output).is_none());
+        let sig: Signature = syn::parse_quote!(fn f() -> Box<dyn Fn() -> impl Sized>);
+        assert!(annotation(&sig.output).is_none());
+        let sig: Signature = syn::parse_quote!(fn f() -> Result<u8, String>);
+        assert!(annotation(&sig.output).is_some());
+        let sig: Signature = syn::parse_quote!(fn f());
+        assert_eq!(annotation(&sig.output).unwrap().to_string(), "()");
+        let sig: Signature = syn::parse_quote!(fn f() -> !);
+        assert!(annotation(&sig.output).is_none());
+    }
+}

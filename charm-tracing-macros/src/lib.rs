@@ -1,0 +1,67 @@
+//! The attributes of [charm-tracing](https://docs.rs/charm-tracing): `#[trace_charm(...)]`
+//! on a charm's impl block and `#[trace]` on fns, methods and impl blocks.
+//!
+//! Use them through the `charm-tracing` facade; the generated code names the runtime through
+//! `charm_tracing::__private`.
+
+mod args;
+mod charm;
+mod instrument;
+mod items;
+
+use proc_macro::TokenStream;
+use syn::parse::Parser;
+
+/// Traces a charm: every method of the impl block (private ones and associated fns too)
+/// except the constructor, `const fn`s and `#[trace(skip)]` ones becomes a span
+/// `method call: {Type}.{method}`, and the constructor starts the hook's tracing session.
+///
+/// Arguments: `tracing_endpoint` (required), `server_cert`, `service_name`,
+/// `buffer_max_events`, `buffer_max_size_mib`, `buffer_path`, `export_timeout_ms`,
+/// `constructor`. See the `charm-tracing` crate docs.
+///
+/// ```ignore
+/// #[charm_tracing::trace_charm(tracing_endpoint = "tracing_endpoint")]
+/// impl MyCharm {
+///     pub fn new(ctx: JujuContext) -> Self { MyCharm { ctx } }
+///     fn tracing_endpoint(&self) -> Option<String> { None }
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn trace_charm(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let call_site = proc_macro2::Span::call_site();
+    let parsed = (|input: syn::parse::ParseStream| args::CharmArgs::parse(input, call_site))
+        .parse(attr)
+        .and_then(|args| Ok((args, syn::parse::<syn::Item>(item.clone())?)))
+        .and_then(|(args, item)| charm::trace_charm(args, item));
+    finish(parsed, item)
+}
+
+/// Traces a fn (`function call: {fn}`), a method (`method call: {Type}.{method}`), or every
+/// method of an impl block. `#[trace(skip)]` and `#[trace(name = "...")]` on methods inside
+/// a traced block skip or rename them.
+///
+/// ```ignore
+/// #[charm_tracing::trace]
+/// fn render_config(cfg: &str) -> String { cfg.to_owned() }
+/// ```
+#[proc_macro_attribute]
+pub fn trace(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let parsed = syn::parse::<args::TraceArgs>(attr)
+        .and_then(|args| Ok((args, syn::parse::<syn::Item>(item.clone())?)))
+        .and_then(|(args, item)| items::trace(args, item));
+    finish(parsed, item)
+}
+
+/// The expansion, or the error next to the untouched item (so one mistake does not bury the
+/// user in follow-on errors about the item).
+fn finish(result: syn::Result<proc_macro2::TokenStream>, item: TokenStream) -> TokenStream {
+    match result {
+        Ok(tokens) => tokens.into(),
+        Err(error) => {
+            let mut out = error.to_compile_error();
+            out.extend(proc_macro2::TokenStream::from(item));
+            out.into()
+        }
+    }
+}

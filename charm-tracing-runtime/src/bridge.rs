@@ -1,0 +1,252 @@
+//! The OpenTelemetry API side: charm spans as `opentelemetry::trace::Span`s, and a global
+//! tracer provider whose spans join the hook's trace as children of the current charm span.
+
+use crate::record::{EventRecord, SpanRecord, StatusRecord};
+use crate::session::{self, Session};
+use opentelemetry::trace::{
+    SpanBuilder, SpanContext, SpanId, Status, TraceContextExt, TraceFlags, TraceState, Tracer,
+    TracerProvider,
+};
+use opentelemetry::{Context, InstrumentationScope, KeyValue};
+use std::borrow::Cow;
+use std::sync::{Arc, Once};
+use std::time::SystemTime;
+
+/// A span of the hook's trace, seen through the OpenTelemetry [`Span`] API.
+///
+/// The handles [`current_span`] returns and the OpenTelemetry context holds for charm spans
+/// do not end the span when dropped (the traced call does); spans started through
+/// `opentelemetry::global::tracer(..)` end when ended or dropped, as usual.
+///
+/// [`Span`]: opentelemetry::trace::Span
+///
+/// ```
+/// use opentelemetry::trace::Span as _;
+///
+/// // Outside a session there is no current charm span.
+/// assert!(charm_tracing_runtime::current_span().is_none());
+/// ```
+pub struct CharmSpan {
+    session: Option<Arc<Session>>,
+    index: usize,
+    span_context: SpanContext,
+    ends_on_drop: bool,
+}
+
+impl std::fmt::Debug for CharmSpan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CharmSpan")
+            .field("span_context", &self.span_context)
+            .finish_non_exhaustive()
+    }
+}
+
+fn span_context(session: &Session, span_id: SpanId) -> SpanContext {
+    SpanContext::new(
+        session.trace_id,
+        span_id,
+        TraceFlags::SAMPLED,
+        false,
+        TraceState::NONE,
+    )
+}
+
+impl CharmSpan {
+    /// A handle to span `index` that leaves ending it to its owner.
+    pub(crate) fn borrowed(session: Arc<Session>, index: usize, span_id: SpanId) -> Self {
+        CharmSpan {
+            span_context: span_context(&session, span_id),
+            session: Some(session),
+            index,
+            ends_on_drop: false,
+        }
+    }
+
+    fn inert() -> Self {
+        CharmSpan {
+            session: None,
+            index: 0,
+            span_context: SpanContext::empty_context(),
+            ends_on_drop: false,
+        }
+    }
+
+    fn update(&self, f: impl FnOnce(&mut SpanRecord)) {
+        if let Some(session) = &self.session {
+            session.with_span(self.index, f);
+        }
+    }
+
+    /// The trace id as 32 lower-case hex digits.
+    ///
+    /// ```
+    /// if let Some(span) = charm_tracing_runtime::current_span() {
+    ///     assert_eq!(span.trace_id_hex().len(), 32);
+    /// }
+    /// ```
+    pub fn trace_id_hex(&self) -> String {
+        self.span_context.trace_id().to_string()
+    }
+}
+
+impl opentelemetry::trace::Span for CharmSpan {
+    fn add_event_with_timestamp<T>(
+        &mut self,
+        name: T,
+        timestamp: SystemTime,
+        attributes: Vec<KeyValue>,
+    ) where
+        T: Into<Cow<'static, str>>,
+    {
+        let name = name.into();
+        self.update(|record| {
+            record.events.push(EventRecord {
+                name,
+                time: timestamp,
+                attributes,
+            })
+        });
+    }
+
+    fn span_context(&self) -> &SpanContext {
+        &self.span_context
+    }
+
+    fn is_recording(&self) -> bool {
+        self.session.as_ref().is_some_and(|s| s.is_open())
+    }
+
+    fn set_attribute(&mut self, attribute: KeyValue) {
+        self.update(|record| {
+            record.attributes.retain(|kv| kv.key != attribute.key);
+            record.attributes.push(attribute);
+        });
+    }
+
+    fn set_status(&mut self, status: Status) {
+        self.update(|record| match status {
+            Status::Ok => record.status = StatusRecord::Ok,
+            Status::Error { description } if record.status != StatusRecord::Ok => {
+                record.status = StatusRecord::Error(description.into_owned());
+            }
+            _ => {}
+        });
+    }
+
+    fn update_name<T>(&mut self, new_name: T)
+    where
+        T: Into<Cow<'static, str>>,
+    {
+        let name = new_name.into();
+        self.update(|record| record.name = name);
+    }
+
+    fn add_link(&mut self, _span_context: SpanContext, _attributes: Vec<KeyValue>) {
+        // Links are not part of the charm trace shape; they are dropped.
+    }
+
+    fn end_with_timestamp(&mut self, timestamp: SystemTime) {
+        if self.ends_on_drop {
+            self.ends_on_drop = false;
+            if let Some(session) = &self.session {
+                session.close_span_at(self.index, None, timestamp);
+            }
+        }
+    }
+}
+
+impl Drop for CharmSpan {
+    fn drop(&mut self) {
+        if self.ends_on_drop {
+            opentelemetry::trace::Span::end(self);
+        }
+    }
+}
+
+/// The span of the innermost traced call on this thread, or `None` outside a session.
+///
+/// ```
+/// use opentelemetry::trace::Span as _;
+/// use opentelemetry::KeyValue;
+///
+/// if let Some(mut span) = charm_tracing_runtime::current_span() {
+///     span.set_attribute(KeyValue::new("workload.version", "1.2"));
+///     span.add_event("config rendered", vec![]);
+/// }
+/// ```
+pub fn current_span() -> Option<CharmSpan> {
+    let session = session::current()?;
+    let active = Context::map_current(|cx| cx.span().span_context().clone());
+    let span_id = if active.is_valid() && active.trace_id() == session.trace_id {
+        active.span_id()
+    } else {
+        session.root_id
+    };
+    let index = session.index_of(span_id)?;
+    Some(CharmSpan::borrowed(session, index, span_id))
+}
+
+/// The global tracer provider: every tracer records into the hook's session.
+#[derive(Clone, Copy, Debug, Default)]
+struct BridgeProvider;
+
+/// A tracer whose spans join the hook's trace.
+#[derive(Clone, Copy, Debug, Default)]
+struct BridgeTracer;
+
+impl TracerProvider for BridgeProvider {
+    type Tracer = BridgeTracer;
+
+    fn tracer_with_scope(&self, _scope: InstrumentationScope) -> BridgeTracer {
+        BridgeTracer
+    }
+}
+
+impl Tracer for BridgeTracer {
+    type Span = CharmSpan;
+
+    fn build_with_context(&self, builder: SpanBuilder, parent_cx: &Context) -> CharmSpan {
+        if !crate::enabled::not_suppressed() {
+            return CharmSpan::inert();
+        }
+        let Some(session) = session::current() else {
+            return CharmSpan::inert();
+        };
+        let span_id = session::new_span_id();
+        let mut record = SpanRecord::open(builder.name, span_id, session.parent_in(parent_cx));
+        if let Some(start) = builder.start_time {
+            record.start = start;
+        }
+        if let Some(kind) = builder.span_kind {
+            record.kind = kind;
+        }
+        record.attributes = builder.attributes.unwrap_or_default();
+        if let Some(events) = builder.events {
+            record.events = events
+                .into_iter()
+                .map(|event| EventRecord {
+                    name: event.name,
+                    time: event.timestamp,
+                    attributes: event.attributes,
+                })
+                .collect();
+        }
+        match session.open_record(record) {
+            Some(index) => CharmSpan {
+                span_context: span_context(&session, span_id),
+                session: Some(session),
+                index,
+                ends_on_drop: true,
+            },
+            None => CharmSpan::inert(),
+        }
+    }
+}
+
+/// Makes `opentelemetry::global::tracer(..)` record into charm sessions. Once per process.
+pub(crate) fn register_global_provider() {
+    static REGISTER: Once = Once::new();
+    REGISTER.call_once(|| {
+        let _previous = opentelemetry::global::set_tracer_provider(BridgeProvider);
+    });
+}

@@ -1,0 +1,231 @@
+//! What `#[trace_charm(...)]` configures, and the value types its members may have.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The settings `#[trace_charm(...)]` writes into the charm's constructor.
+///
+/// ```
+/// use charm_tracing_runtime::CharmConfig;
+///
+/// let config = CharmConfig::new("MyCharm");
+/// assert_eq!(config.buffer_max_events, 100);
+/// assert_eq!(config.export_timeout().as_millis(), 1000);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CharmConfig {
+    /// The charm type's name, for the `charm_type` resource attribute.
+    pub charm_type: &'static str,
+    /// `service.name`; `None` means `{app}-charm`.
+    pub service_name: Option<&'static str>,
+    /// The most records the buffer keeps; 0 disables the buffer.
+    pub buffer_max_events: u32,
+    /// The most MiB the buffer keeps (at least 10).
+    pub buffer_max_size_mib: u32,
+    /// Where the buffer lives; relative paths are under the charm dir.
+    pub buffer_path: Option<&'static str>,
+    /// The deadline, in ms, for all network work of a hook.
+    pub export_timeout_ms: u64,
+}
+
+/// The default number of buffered records.
+pub const DEFAULT_BUFFER_MAX_EVENTS: u32 = 100;
+/// The default and minimum buffer size in MiB.
+pub const DEFAULT_BUFFER_MAX_SIZE_MIB: u32 = 10;
+/// The default buffer file name, in the charm dir.
+pub const DEFAULT_BUFFER_FILE_NAME: &str = ".charm_tracing_buffer.raw";
+/// The default deadline for the network work of a hook.
+pub const DEFAULT_EXPORT_TIMEOUT_MS: u64 = 1000;
+
+impl CharmConfig {
+    /// The defaults of SPEC §3 for a charm type named `charm_type`.
+    ///
+    /// ```
+    /// # use charm_tracing_runtime::CharmConfig;
+    /// assert_eq!(CharmConfig::new("C").buffer_max_size_mib, 10);
+    /// ```
+    pub const fn new(charm_type: &'static str) -> Self {
+        CharmConfig {
+            charm_type,
+            service_name: None,
+            buffer_max_events: DEFAULT_BUFFER_MAX_EVENTS,
+            buffer_max_size_mib: DEFAULT_BUFFER_MAX_SIZE_MIB,
+            buffer_path: None,
+            export_timeout_ms: DEFAULT_EXPORT_TIMEOUT_MS,
+        }
+    }
+
+    /// The deadline for all network work of a hook.
+    ///
+    /// ```
+    /// # use charm_tracing_runtime::CharmConfig;
+    /// let config = CharmConfig { export_timeout_ms: 250, ..CharmConfig::new("C") };
+    /// assert_eq!(config.export_timeout().as_millis(), 250);
+    /// ```
+    pub fn export_timeout(&self) -> Duration {
+        Duration::from_millis(self.export_timeout_ms)
+    }
+
+    /// The buffer file for a charm living in `charm_dir`.
+    ///
+    /// ```
+    /// # use charm_tracing_runtime::CharmConfig;
+    /// let path = CharmConfig::new("C").buffer_file(std::path::Path::new("/charm"));
+    /// assert_eq!(path.to_str(), Some("/charm/.charm_tracing_buffer.raw"));
+    /// ```
+    pub fn buffer_file(&self, charm_dir: &Path) -> PathBuf {
+        charm_dir.join(self.buffer_path.unwrap_or(DEFAULT_BUFFER_FILE_NAME))
+    }
+}
+
+/// A value `tracing_endpoint` may resolve to: `Option<String>`, `Option<&str>`, `String`,
+/// `&str`, or a reference to one of them.
+///
+/// ```
+/// use charm_tracing_runtime::EndpointValue;
+///
+/// assert_eq!("http://tempo:4318".into_endpoint().as_deref(), Some("http://tempo:4318"));
+/// assert_eq!(None::<String>.into_endpoint(), None);
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`tracing_endpoint` resolves to `{Self}`, which is not an endpoint",
+    label = "this member must give `Option<String>`, `Option<&str>`, `String` or `&str`",
+    note = "change the member's type, or point `tracing_endpoint` at a method such as \
+            `fn tracing_endpoint(&self) -> Option<String>`"
+)]
+pub trait EndpointValue {
+    /// The endpoint, `None` when there is none.
+    fn into_endpoint(self) -> Option<String>;
+}
+
+/// A value `server_cert` may resolve to: `Option<PathBuf>`, `Option<&Path>`, `PathBuf`,
+/// `&Path`, the string forms of these, or a reference to one of them.
+///
+/// ```
+/// use charm_tracing_runtime::CertValue;
+/// use std::path::PathBuf;
+///
+/// assert_eq!(Some(PathBuf::from("/ca.pem")).into_cert(), Some(PathBuf::from("/ca.pem")));
+/// assert_eq!("/ca.pem".into_cert(), Some(PathBuf::from("/ca.pem")));
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`server_cert` resolves to `{Self}`, which is not a certificate path",
+    label = "this member must give `Option<PathBuf>`, `Option<&Path>`, `PathBuf`, or a string",
+    note = "change the member's type, or point `server_cert` at a method such as \
+            `fn server_cert(&self) -> Option<PathBuf>`"
+)]
+pub trait CertValue {
+    /// The CA bundle path, `None` when there is none.
+    fn into_cert(self) -> Option<PathBuf>;
+}
+
+macro_rules! endpoint_from {
+    ($($ty:ty => |$v:ident| $body:expr;)*) => {
+        $(impl EndpointValue for $ty {
+            fn into_endpoint(self) -> Option<String> {
+                let $v = self;
+                $body
+            }
+        })*
+    };
+}
+
+endpoint_from! {
+    Option<String> => |v| v;
+    &Option<String> => |v| v.clone();
+    Option<&str> => |v| v.map(str::to_owned);
+    &Option<&str> => |v| v.map(str::to_owned);
+    String => |v| Some(v);
+    &String => |v| Some(v.clone());
+    &str => |v| Some(v.to_owned());
+    &&str => |v| Some((*v).to_owned());
+}
+
+macro_rules! cert_from {
+    ($($ty:ty => |$v:ident| $body:expr;)*) => {
+        $(impl CertValue for $ty {
+            fn into_cert(self) -> Option<PathBuf> {
+                let $v = self;
+                $body
+            }
+        })*
+    };
+}
+
+cert_from! {
+    Option<PathBuf> => |v| v;
+    &Option<PathBuf> => |v| v.clone();
+    Option<&Path> => |v| v.map(Path::to_path_buf);
+    &Option<&Path> => |v| v.map(Path::to_path_buf);
+    PathBuf => |v| Some(v);
+    &PathBuf => |v| Some(v.clone());
+    &Path => |v| Some(v.to_path_buf());
+    &&Path => |v| Some(v.to_path_buf());
+    Option<String> => |v| v.map(PathBuf::from);
+    &Option<String> => |v| v.as_ref().map(PathBuf::from);
+    Option<&str> => |v| v.map(PathBuf::from);
+    &Option<&str> => |v| v.map(PathBuf::from);
+    String => |v| Some(PathBuf::from(v));
+    &String => |v| Some(PathBuf::from(v));
+    &str => |v| Some(PathBuf::from(v));
+    &&str => |v| Some(PathBuf::from(v));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_endpoint_form_converts() {
+        let owned = Some("http://a".to_string());
+        let borrowed: Option<&str> = Some("http://a");
+        let string = "http://a".to_string();
+        let expected = Some("http://a".to_string());
+        assert_eq!(owned.clone().into_endpoint(), expected);
+        assert_eq!((&owned).into_endpoint(), expected);
+        assert_eq!(borrowed.into_endpoint(), expected);
+        assert_eq!((&borrowed).into_endpoint(), expected);
+        assert_eq!(string.clone().into_endpoint(), expected);
+        assert_eq!((&string).into_endpoint(), expected);
+        assert_eq!("http://a".into_endpoint(), expected);
+        assert_eq!((&"http://a").into_endpoint(), expected);
+        assert_eq!(None::<&str>.into_endpoint(), None);
+    }
+
+    #[test]
+    fn every_cert_form_converts() {
+        let expected = Some(PathBuf::from("/ca.pem"));
+        let path = PathBuf::from("/ca.pem");
+        assert_eq!(Some(path.clone()).into_cert(), expected);
+        assert_eq!((&Some(path.clone())).into_cert(), expected);
+        assert_eq!(Some(path.as_path()).into_cert(), expected);
+        assert_eq!(path.clone().into_cert(), expected);
+        assert_eq!((&path).into_cert(), expected);
+        assert_eq!(path.as_path().into_cert(), expected);
+        assert_eq!(Some("/ca.pem".to_string()).into_cert(), expected);
+        assert_eq!(Some("/ca.pem").into_cert(), expected);
+        assert_eq!("/ca.pem".to_string().into_cert(), expected);
+        assert_eq!("/ca.pem".into_cert(), expected);
+        assert_eq!(None::<PathBuf>.into_cert(), None);
+    }
+
+    #[test]
+    fn buffer_path_is_relative_to_charm_dir_unless_absolute() {
+        let relative = CharmConfig {
+            buffer_path: Some("traces/buf"),
+            ..CharmConfig::new("C")
+        };
+        assert_eq!(
+            relative.buffer_file(Path::new("/charm")),
+            PathBuf::from("/charm/traces/buf")
+        );
+        let absolute = CharmConfig {
+            buffer_path: Some("/charm-traces/buffer"),
+            ..CharmConfig::new("C")
+        };
+        assert_eq!(
+            absolute.buffer_file(Path::new("/charm")),
+            PathBuf::from("/charm-traces/buffer")
+        );
+    }
+}

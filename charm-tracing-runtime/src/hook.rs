@@ -1,0 +1,124 @@
+//! Running one hook: construct the charm, dispatch the event inside its span, shut down.
+
+use crate::context::{Event, JujuContext};
+use crate::outcome::handler_error_info;
+use crate::outcome::{Outcome, ViewHandlerError as _};
+use crate::session;
+use crate::span;
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::process::ExitCode;
+
+/// The error a handler returns: any error.
+///
+/// ```
+/// use charm_tracing_runtime::HandlerError;
+///
+/// let error: HandlerError = "database unreachable".into();
+/// assert_eq!(error.to_string(), "database unreachable");
+/// ```
+pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A charm: handles the event its hook was run for.
+///
+/// ```
+/// use charm_tracing_runtime::{Charm, Event, HandlerError};
+///
+/// struct Quiet;
+/// impl Charm for Quiet {
+///     fn handle(&mut self, event: &Event) -> Result<(), HandlerError> {
+///         match event.kind() {
+///             "install" => Ok(()),
+///             _ => Ok(()),
+///         }
+///     }
+/// }
+/// ```
+pub trait Charm {
+    /// Handles `event`; an `Err` fails the hook (and marks the event and root spans).
+    fn handle(&mut self, event: &Event) -> Result<(), HandlerError>;
+}
+
+/// How a hook ended.
+pub(crate) type HookResult = Result<Result<(), HandlerError>, Box<dyn Any + Send>>;
+
+/// The Juju entry point: reads the Juju context, constructs the charm (which starts the
+/// session), dispatches the event inside `event: {kind}`, shuts the session down whatever
+/// happened, and returns the exit code. A panic is re-raised once the spans are safe.
+/// Outside Juju it says so on stderr and returns 1.
+///
+/// ```no_run
+/// use charm_tracing_runtime::{Charm, Event, HandlerError, JujuContext};
+///
+/// struct MyCharm;
+/// impl Charm for MyCharm {
+///     fn handle(&mut self, _event: &Event) -> Result<(), HandlerError> { Ok(()) }
+/// }
+///
+/// fn main() -> std::process::ExitCode {
+///     charm_tracing_runtime::main(|_ctx: JujuContext| MyCharm)
+/// }
+/// ```
+pub fn main<C: Charm>(ctor: impl FnOnce(JujuContext) -> C) -> ExitCode {
+    let ctx = match JujuContext::from_env() {
+        Ok(ctx) => ctx,
+        Err(error) => {
+            eprintln!("this is a Juju charm and must run from a Juju hook ({error})");
+            return ExitCode::from(1);
+        }
+    };
+    let event = ctx.event();
+    match run_hook(ctx, ctor) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(error)) => {
+            eprintln!("{} hook failed: {error}", event.name());
+            ExitCode::FAILURE
+        }
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Runs one hook in this process; the session (global or test harness) ends before return.
+pub(crate) fn run_hook<C: Charm>(
+    ctx: JujuContext,
+    ctor: impl FnOnce(JujuContext) -> C,
+) -> HookResult {
+    let event = ctx.event();
+    session::set_pending_context(Some(ctx.clone()));
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let mut charm = ctor(ctx);
+        session::set_pending_context(None);
+        dispatch(&mut charm, &event)
+    }));
+    session::set_pending_context(None);
+    if let Some(session) = session::current() {
+        match &result {
+            Ok(Err(error)) => session.fail_root(&handler_error_info(error.as_ref())),
+            Err(_) => session.fail_root(&crate::panics::current_panic()),
+            Ok(Ok(())) => {}
+        }
+    }
+    session::shutdown();
+    result
+}
+
+fn dispatch<C: Charm>(charm: &mut C, event: &Event) -> Result<(), HandlerError> {
+    let guard = span::enter_event(event.kind());
+    let result = charm.handle(event);
+    guard.finish((&&&&Outcome(&result)).__charm_tracing_error());
+    result
+}
+
+/// Runs a custom event inside `event: {kind}` (with its span event `{kind}`), under the
+/// current span.
+///
+/// ```
+/// let total = charm_tracing_runtime::emit("reconcile", || 40 + 2);
+/// assert_eq!(total, 42);
+/// ```
+pub fn emit<R>(kind: &str, f: impl FnOnce() -> R) -> R {
+    let guard = span::enter_event(kind);
+    let result = f();
+    guard.finish(None);
+    result
+}

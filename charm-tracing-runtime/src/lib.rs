@@ -1,0 +1,64 @@
+//! The runtime of [charm-tracing](https://docs.rs/charm-tracing): the Juju context, the
+//! per-hook tracing session, span collection, OTLP encoding and delivery.
+//!
+//! Charm authors depend on the `charm-tracing` facade, which re-exports what is public here
+//! and the `#[trace_charm]` / `#[trace]` macros.
+//!
+//! ```
+//! use charm_tracing_runtime::JujuContext;
+//!
+//! let ctx = JujuContext::new("shop/0", "hooks/install");
+//! assert_eq!(ctx.event().kind(), "install");
+//! ```
+
+#![deny(missing_docs)]
+
+mod bridge;
+mod config;
+mod context;
+mod delivery;
+mod enabled;
+mod encode;
+mod exit;
+mod hook;
+mod http;
+pub mod outcome;
+mod panics;
+mod record;
+mod session;
+pub mod span;
+pub mod testing;
+
+pub use bridge::{CharmSpan, current_span};
+pub use config::{CertValue, CharmConfig, EndpointValue};
+pub use context::{ContextError, Event, JujuContext};
+pub use enabled::{DisabledGuard, disabled, is_enabled};
+pub use hook::{Charm, HandlerError, emit, main};
+pub use record::ErrorInfo;
+pub use session::{shutdown, start_session};
+
+/// Calls `f`; generated code wraps a traced body in it so that `return` and `?` keep their
+/// meaning and the closure is `FnOnce`.
+///
+/// ```
+/// assert_eq!(charm_tracing_runtime::call_once(|| 2 + 2), 4);
+/// ```
+#[inline(always)]
+pub fn call_once<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+/// The span name of a method under a lone `#[trace]`, from `type_name::<Self>()`; computed
+/// once per method.
+///
+/// ```
+/// let name = charm_tracing_runtime::method_span_name("my_crate::store::Store<u8>", "get");
+/// assert_eq!(name, "method call: Store.get");
+/// ```
+pub fn method_span_name(self_type: &'static str, method: &str) -> &'static str {
+    let name = format!(
+        "method call: {}.{method}",
+        outcome::short_type_name(self_type)
+    );
+    Box::leak(name.into_boxed_str())
+}

@@ -1,0 +1,65 @@
+//! Remembers the message and backtrace of a panic, so spans it unwinds through can say why.
+
+use crate::record::ErrorInfo;
+use std::cell::RefCell;
+use std::sync::Once;
+
+thread_local! {
+    static LAST_PANIC: RefCell<Option<ErrorInfo>> = const { RefCell::new(None) };
+}
+
+static INSTALL: Once = Once::new();
+
+/// Wraps the current panic hook (which still runs) with one that records the panic for the
+/// spans it will unwind through. Only panics on threads inside a tracing session pay for the
+/// backtrace.
+pub(crate) fn install_hook() {
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if crate::session::current().is_some() {
+                let message = payload_message(info.payload());
+                let location = info
+                    .location()
+                    .map(|l| format!("panicked at {}:{}:{}", l.file(), l.line(), l.column()))
+                    .unwrap_or_else(|| "panicked".to_owned());
+                let backtrace = std::backtrace::Backtrace::force_capture();
+                let record = ErrorInfo {
+                    type_name: "panic".to_owned(),
+                    message,
+                    stacktrace: Some(format!("{location}:\n{backtrace}")),
+                };
+                let _ = LAST_PANIC.try_with(|slot| {
+                    if let Ok(mut slot) = slot.try_borrow_mut() {
+                        *slot = Some(record);
+                    }
+                });
+            }
+            previous(info);
+        }));
+    });
+}
+
+/// The text of a panic payload (`&str` or `String`), or a placeholder.
+pub(crate) fn payload_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "Box<dyn Any>".to_owned()
+    }
+}
+
+/// The panic now unwinding on this thread, as recorded by the hook.
+pub(crate) fn current_panic() -> ErrorInfo {
+    LAST_PANIC
+        .try_with(|slot| slot.try_borrow().ok().and_then(|p| p.clone()))
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| ErrorInfo {
+            type_name: "panic".to_owned(),
+            message: "panic".to_owned(),
+            stacktrace: None,
+        })
+}

@@ -1,0 +1,360 @@
+//! The tracing session of one hook: its trace, its spans, and where they go at the end.
+//!
+//! A process has at most one global session, started by the charm's constructor and ended by
+//! [`shutdown`] (or at process exit). A thread running a hook under [`crate::testing`] gets a
+//! private session instead, bound to that thread, so parallel tests never see each other's
+//! spans.
+
+use crate::config::CharmConfig;
+use crate::context::JujuContext;
+use crate::delivery::{self, DeliveryPlan};
+use crate::record::{ErrorInfo, SpanRecord};
+use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
+use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::SystemTime;
+
+/// One hook's trace while it runs.
+pub(crate) struct Session {
+    pub trace_id: TraceId,
+    pub root_id: SpanId,
+    pub service_name: String,
+    pub resource: Vec<KeyValue>,
+    delivery: DeliveryPlan,
+    spans: Mutex<SpanTable>,
+    closed: AtomicBool,
+    /// `Some` for a test harness session: the encoded record lands here instead of the network.
+    capture: Option<Mutex<Option<Vec<u8>>>>,
+}
+
+#[derive(Default)]
+struct SpanTable {
+    records: Vec<SpanRecord>,
+    next_end_seq: u64,
+    sealed: bool,
+}
+
+thread_local! {
+    /// Whether this thread runs a hook under the test harness.
+    static HARNESS: Cell<bool> = const { Cell::new(false) };
+    /// The harness session bound to this thread.
+    static BOUND: RefCell<Option<Arc<Session>>> = const { RefCell::new(None) };
+    /// The Juju context the hook runner hands to the constructor's session start.
+    static PENDING_CONTEXT: RefCell<Option<JujuContext>> = const { RefCell::new(None) };
+}
+
+static GLOBAL: OnceLock<Arc<Session>> = OnceLock::new();
+
+/// The open session this thread records into, if any.
+#[inline]
+pub(crate) fn current() -> Option<Arc<Session>> {
+    if HARNESS.try_with(Cell::get).unwrap_or(false) {
+        return BOUND
+            .try_with(|bound| bound.borrow().clone())
+            .ok()
+            .flatten()
+            .filter(|s| s.is_open());
+    }
+    GLOBAL.get().filter(|s| s.is_open()).cloned()
+}
+
+/// The session this thread would end: the harness one, else the global one.
+fn owned_by_this_thread() -> Option<Arc<Session>> {
+    if HARNESS.try_with(Cell::get).unwrap_or(false) {
+        BOUND
+            .try_with(|bound| bound.borrow().clone())
+            .ok()
+            .flatten()
+    } else {
+        GLOBAL.get().cloned()
+    }
+}
+
+fn lock(table: &Mutex<SpanTable>) -> MutexGuard<'_, SpanTable> {
+    table.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Hands the hook's Juju context to the session the constructor will start.
+pub(crate) fn set_pending_context(ctx: Option<JujuContext>) {
+    let _ = PENDING_CONTEXT.try_with(|slot| *slot.borrow_mut() = ctx);
+}
+
+/// Starts the session when the charm's constructor returns. Called by `#[trace_charm]`;
+/// `endpoint` and `cert` are only evaluated when a session actually starts.
+pub fn start_session(
+    config: &CharmConfig,
+    endpoint: impl FnOnce() -> Option<String>,
+    cert: impl FnOnce() -> Option<PathBuf>,
+) {
+    if !crate::enabled::session_allowed() {
+        log::info!("Tracing DISABLED: skipping root span initialization");
+        return;
+    }
+    let harness = HARNESS.try_with(Cell::get).unwrap_or(false);
+    let running = if harness {
+        BOUND.try_with(|b| b.borrow().is_some()).unwrap_or(true)
+    } else {
+        GLOBAL.get().is_some()
+    };
+    if running {
+        log::warn!(
+            "charm-tracing: a tracing session already ran in this process; \
+             this charm instance is not traced"
+        );
+        return;
+    }
+    let pending = PENDING_CONTEXT
+        .try_with(|slot| slot.borrow_mut().take())
+        .ok()
+        .flatten();
+    let ctx = match pending.map_or_else(JujuContext::from_env, Ok) {
+        Ok(ctx) => ctx,
+        Err(error) => {
+            log::debug!("charm-tracing: not tracing, no Juju context ({error})");
+            return;
+        }
+    };
+    let delivery = DeliveryPlan::new(config, &ctx, endpoint(), cert());
+    let session = Arc::new(Session::new(config, &ctx, delivery, harness));
+    log::info!("Starting root trace with id='{}'.", session.trace_id);
+    crate::panics::install_hook();
+    crate::bridge::register_global_provider();
+    if harness {
+        let _ = BOUND.try_with(|bound| *bound.borrow_mut() = Some(session));
+    } else if GLOBAL.set(session).is_ok() {
+        crate::exit::flush_at_exit();
+    }
+}
+
+/// Ends the session: closes open spans, encodes the hook's record once and delivers it.
+/// Idempotent: later calls do nothing.
+///
+/// ```
+/// // Outside a session this does nothing.
+/// charm_tracing_runtime::shutdown();
+/// charm_tracing_runtime::shutdown();
+/// ```
+pub fn shutdown() {
+    if let Some(session) = owned_by_this_thread() {
+        session.finish();
+    }
+}
+
+/// Ends the global session; used at process exit, when thread-locals may be gone.
+pub(crate) fn shutdown_global() {
+    if let Some(session) = GLOBAL.get() {
+        session.finish();
+    }
+}
+
+impl Session {
+    fn new(config: &CharmConfig, ctx: &JujuContext, delivery: DeliveryPlan, capture: bool) -> Self {
+        let ids = RandomIdGenerator::default();
+        let trace_id = ids.new_trace_id();
+        let root_id = new_span_id();
+        let service_name = config
+            .service_name
+            .map_or_else(|| format!("{}-charm", ctx.app_name()), str::to_owned);
+        let resource = crate::encode::resource_attributes(&service_name, config, ctx);
+        let event = ctx.event();
+        let mut root = SpanRecord::open(
+            Cow::Owned(format!("{}: {} event", ctx.unit_name(), event.name())),
+            root_id,
+            SpanId::INVALID,
+        );
+        root.attributes.push(KeyValue::new(
+            "juju.dispatch_path",
+            ctx.dispatch_path().to_owned(),
+        ));
+        Session {
+            trace_id,
+            root_id,
+            service_name,
+            resource,
+            delivery,
+            spans: Mutex::new(SpanTable {
+                records: vec![root],
+                ..SpanTable::default()
+            }),
+            closed: AtomicBool::new(false),
+            capture: capture.then(|| Mutex::new(None)),
+        }
+    }
+
+    #[inline]
+    pub fn is_open(&self) -> bool {
+        !self.closed.load(Ordering::Acquire)
+    }
+
+    /// The span a new span in `cx` hangs under: the context's span if it belongs to this
+    /// trace, else the root.
+    #[inline]
+    pub fn parent_in(&self, cx: &Context) -> SpanId {
+        let span = cx.span();
+        let parent = span.span_context();
+        if parent.is_valid() && parent.trace_id() == self.trace_id {
+            parent.span_id()
+        } else {
+            self.root_id
+        }
+    }
+
+    /// Opens a span; `None` once the session is sealed.
+    #[inline]
+    pub fn open_span(
+        &self,
+        name: Cow<'static, str>,
+        span_id: SpanId,
+        parent_id: SpanId,
+    ) -> Option<usize> {
+        let record = SpanRecord::open(name, span_id, parent_id);
+        let mut table = lock(&self.spans);
+        if table.sealed {
+            return None;
+        }
+        table.records.push(record);
+        Some(table.records.len() - 1)
+    }
+
+    /// Opens a span from a fully built record (the OpenTelemetry bridge).
+    pub fn open_record(&self, record: SpanRecord) -> Option<usize> {
+        let mut table = lock(&self.spans);
+        if table.sealed {
+            return None;
+        }
+        table.records.push(record);
+        Some(table.records.len() - 1)
+    }
+
+    /// Ends span `index`, failed with `error` if given. Ending twice keeps the first end.
+    #[inline]
+    pub fn close_span(&self, index: usize, error: Option<&ErrorInfo>) {
+        self.close_span_at(index, error, SystemTime::now());
+    }
+
+    pub fn close_span_at(&self, index: usize, error: Option<&ErrorInfo>, end: SystemTime) {
+        let mut table = lock(&self.spans);
+        let seq = table.next_end_seq;
+        if let Some(record) = table.records.get_mut(index) {
+            if record.end.is_some() {
+                return;
+            }
+            if let Some(error) = error {
+                record.record_error(error);
+            }
+            record.end = Some((end, seq));
+            table.next_end_seq += 1;
+        }
+    }
+
+    /// Runs `f` on open span `index`, if it is still there.
+    pub fn with_span<R>(&self, index: usize, f: impl FnOnce(&mut SpanRecord) -> R) -> Option<R> {
+        let mut table = lock(&self.spans);
+        table
+            .records
+            .get_mut(index)
+            .filter(|r| r.end.is_none())
+            .map(f)
+    }
+
+    /// The index of open span `span_id`.
+    pub fn index_of(&self, span_id: SpanId) -> Option<usize> {
+        let table = lock(&self.spans);
+        table
+            .records
+            .iter()
+            .rposition(|r| r.span_id == span_id && r.end.is_none())
+    }
+
+    /// Marks the root span failed: the hook failed.
+    pub fn fail_root(&self, error: &ErrorInfo) {
+        self.with_span(0, |root| root.record_error(error));
+    }
+
+    /// Seals the table, ends every open span (innermost first, root last) and returns the
+    /// spans in end order.
+    fn seal(&self) -> Vec<SpanRecord> {
+        let mut table = lock(&self.spans);
+        table.sealed = true;
+        let now = SystemTime::now();
+        let mut seq = table.next_end_seq;
+        for record in table.records.iter_mut().rev() {
+            if record.end.is_none() {
+                record.end = Some((now, seq));
+                seq += 1;
+            }
+        }
+        table.next_end_seq = seq;
+        let mut records = std::mem::take(&mut table.records);
+        records.sort_by_key(|r| r.end.map_or(u64::MAX, |(_, seq)| seq));
+        records
+    }
+
+    /// Ends the session once: encodes the hook's record and delivers (or captures) it.
+    pub fn finish(&self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let spans = self.seal();
+        let record = crate::encode::encode_request(self, &spans);
+        match &self.capture {
+            Some(slot) => {
+                *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(record);
+            }
+            None => {
+                // Defence in depth: whatever happens in delivery, the hook goes on.
+                let delivered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    delivery::deliver(&self.delivery, record)
+                }));
+                if delivered.is_err() {
+                    log::error!("charm-tracing: delivery failed unexpectedly; the trace is lost");
+                }
+            }
+        }
+    }
+
+    /// The captured record of a harness session, after [`Session::finish`].
+    pub fn captured(&self) -> Option<Vec<u8>> {
+        self.capture
+            .as_ref()
+            .and_then(|slot| slot.lock().unwrap_or_else(PoisonError::into_inner).take())
+    }
+}
+
+/// A fresh, valid span id.
+#[inline]
+pub(crate) fn new_span_id() -> SpanId {
+    let ids = RandomIdGenerator::default();
+    loop {
+        let id = ids.new_span_id();
+        if id != SpanId::INVALID {
+            return id;
+        }
+    }
+}
+
+/// Runs `f` with this thread in harness mode, then unbinds and returns the thread's session.
+pub(crate) fn with_harness<R>(f: impl FnOnce() -> R) -> (R, Option<Arc<Session>>) {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            let _ = HARNESS.try_with(|h| h.set(self.0));
+            let _ = BOUND.try_with(|b| b.borrow_mut().take());
+        }
+    }
+    let previous = HARNESS.with(|h| h.replace(true));
+    let saved = BOUND.with(|b| b.borrow_mut().take());
+    let reset = Reset(previous);
+    let result = f();
+    let session = BOUND.with(|b| b.borrow_mut().take());
+    drop(reset);
+    if let Some(saved) = saved {
+        BOUND.with(|b| *b.borrow_mut() = Some(saved));
+    }
+    (result, session)
+}

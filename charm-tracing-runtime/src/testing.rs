@@ -1,0 +1,344 @@
+//! Running a hook in-process in a test, and asserting on its trace without a backend.
+//!
+//! Each [`run_hook`] gets a private session bound to the calling thread, so tests running in
+//! parallel never see each other's spans, and nothing touches the network or the
+//! environment.
+
+use crate::context::JujuContext;
+use crate::hook::{self, Charm, HandlerError};
+use crate::session;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+use prost::Message;
+use std::fmt::Write as _;
+
+/// How the hook ended.
+#[derive(Debug)]
+pub enum HookOutcome {
+    /// The handler returned `Ok`.
+    Succeeded,
+    /// The handler returned `Err`.
+    Failed(HandlerError),
+    /// The constructor or handler panicked, with this message.
+    Panicked(String),
+}
+
+/// A hook that ran under [`run_hook`]: its outcome and its trace.
+#[derive(Debug)]
+pub struct HookRun {
+    /// How the hook ended.
+    pub outcome: HookOutcome,
+    /// The trace the hook would have delivered; `None` if no session started (tracing
+    /// disabled, or the charm type has no `#[trace_charm]`).
+    pub trace: Option<Trace>,
+}
+
+impl HookRun {
+    /// The trace; panics (it is a test) when there is none.
+    ///
+    /// ```should_panic
+    /// # use charm_tracing_runtime::testing::{HookRun, HookOutcome};
+    /// let run = HookRun { outcome: HookOutcome::Succeeded, trace: None };
+    /// run.trace();
+    /// ```
+    pub fn trace(&self) -> &Trace {
+        self.trace
+            .as_ref()
+            .expect("no trace was captured: is the charm's impl under #[trace_charm]?")
+    }
+}
+
+/// Runs one hook the way `charm_tracing::main` would, with `ctx` instead of the process
+/// environment, and captures its trace instead of delivering it.
+///
+/// ```
+/// use charm_tracing_runtime::testing::{run_hook, HookOutcome};
+/// use charm_tracing_runtime::{Charm, Event, HandlerError, JujuContext};
+///
+/// struct Plain;
+/// impl Charm for Plain {
+///     fn handle(&mut self, _: &Event) -> Result<(), HandlerError> { Ok(()) }
+/// }
+///
+/// let run = run_hook(JujuContext::new("plain/0", "hooks/install"), |_| Plain);
+/// assert!(matches!(run.outcome, HookOutcome::Succeeded));
+/// assert!(run.trace.is_none()); // `Plain` is not under #[trace_charm]
+/// ```
+pub fn run_hook<C: Charm>(ctx: JujuContext, ctor: impl FnOnce(JujuContext) -> C) -> HookRun {
+    let (result, session) = session::with_harness(|| hook::run_hook(ctx, ctor));
+    let outcome = match result {
+        Ok(Ok(())) => HookOutcome::Succeeded,
+        Ok(Err(error)) => HookOutcome::Failed(error),
+        Err(panic) => HookOutcome::Panicked(crate::panics::payload_message(panic.as_ref())),
+    };
+    let trace = session
+        .and_then(|s| s.captured())
+        .and_then(|bytes| ExportTraceServiceRequest::decode(bytes.as_slice()).ok())
+        .map(|request| Trace::from_request(&request));
+    HookRun { outcome, trace }
+}
+
+/// The status of a captured span.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SpanStatus {
+    /// No status set.
+    Unset,
+    /// Explicitly OK.
+    Ok,
+    /// Failed, with this description.
+    Error(String),
+}
+
+/// A span event of a captured span.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CapturedEvent {
+    /// The event name.
+    pub name: String,
+    /// Its attributes, values rendered as text.
+    pub attributes: Vec<(String, String)>,
+}
+
+/// One span of a captured trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CapturedSpan {
+    /// The span name.
+    pub name: String,
+    /// The span id, 16 hex digits.
+    pub span_id: String,
+    /// The parent's span id; `None` for the root.
+    pub parent_span_id: Option<String>,
+    /// `INTERNAL`, `CLIENT`, …
+    pub kind: String,
+    /// The status.
+    pub status: SpanStatus,
+    /// Attributes, values rendered as text.
+    pub attributes: Vec<(String, String)>,
+    /// Span events.
+    pub events: Vec<CapturedEvent>,
+    /// Start, ns since the Unix epoch.
+    pub start_unix_nano: u64,
+    /// End, ns since the Unix epoch.
+    pub end_unix_nano: u64,
+}
+
+impl CapturedSpan {
+    /// The value of attribute `key`.
+    ///
+    /// ```
+    /// # use charm_tracing_runtime::testing::{CapturedSpan, SpanStatus};
+    /// let span = CapturedSpan { name: "s".into(), span_id: "01".into(), parent_span_id: None,
+    ///     kind: "INTERNAL".into(), status: SpanStatus::Unset,
+    ///     attributes: vec![("k".into(), "v".into())], events: vec![],
+    ///     start_unix_nano: 0, end_unix_nano: 0 };
+    /// assert_eq!(span.attribute("k"), Some("v"));
+    /// ```
+    pub fn attribute(&self, key: &str) -> Option<&str> {
+        lookup(&self.attributes, key)
+    }
+}
+
+/// A decoded trace: resource, scope and spans (in the order they were exported).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trace {
+    /// The trace id, 32 hex digits.
+    pub trace_id: String,
+    /// Resource attributes, values rendered as text.
+    pub resource: Vec<(String, String)>,
+    /// The instrumentation scope name.
+    pub scope: String,
+    /// The spans, in export (end) order.
+    pub spans: Vec<CapturedSpan>,
+}
+
+fn lookup<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+fn render_value(value: Option<&AnyValue>) -> String {
+    match value.and_then(|v| v.value.as_ref()) {
+        Some(any_value::Value::StringValue(s)) => s.clone(),
+        Some(any_value::Value::BoolValue(b)) => b.to_string(),
+        Some(any_value::Value::IntValue(i)) => i.to_string(),
+        Some(any_value::Value::DoubleValue(d)) => d.to_string(),
+        Some(other) => format!("{other:?}"),
+        None => String::new(),
+    }
+}
+
+fn pairs(attributes: &[KeyValue]) -> Vec<(String, String)> {
+    attributes
+        .iter()
+        .map(|kv| (kv.key.clone(), render_value(kv.value.as_ref())))
+        .collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::new(), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
+impl Trace {
+    /// Reads the first resource's spans of an OTLP request (one hook's record).
+    ///
+    /// ```
+    /// use charm_tracing_runtime::testing::Trace;
+    /// use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    ///
+    /// let trace = Trace::from_request(&ExportTraceServiceRequest::default());
+    /// assert!(trace.spans.is_empty());
+    /// ```
+    pub fn from_request(request: &ExportTraceServiceRequest) -> Self {
+        let mut trace = Trace {
+            trace_id: String::new(),
+            resource: Vec::new(),
+            scope: String::new(),
+            spans: Vec::new(),
+        };
+        for resource_spans in &request.resource_spans {
+            if let Some(resource) = &resource_spans.resource {
+                trace.resource = pairs(&resource.attributes);
+            }
+            for scope_spans in &resource_spans.scope_spans {
+                if let Some(scope) = &scope_spans.scope {
+                    trace.scope = scope.name.clone();
+                }
+                for span in &scope_spans.spans {
+                    trace.trace_id = hex(&span.trace_id);
+                    let status = match &span.status {
+                        Some(s) if s.code == StatusCode::Error as i32 => {
+                            SpanStatus::Error(s.message.clone())
+                        }
+                        Some(s) if s.code == StatusCode::Ok as i32 => SpanStatus::Ok,
+                        _ => SpanStatus::Unset,
+                    };
+                    trace.spans.push(CapturedSpan {
+                        name: span.name.clone(),
+                        span_id: hex(&span.span_id),
+                        parent_span_id: (!span.parent_span_id.is_empty())
+                            .then(|| hex(&span.parent_span_id)),
+                        kind: SpanKind::try_from(span.kind).map_or_else(
+                            |_| "UNKNOWN".to_owned(),
+                            |k| k.as_str_name().trim_start_matches("SPAN_KIND_").to_owned(),
+                        ),
+                        status,
+                        attributes: pairs(&span.attributes),
+                        events: span
+                            .events
+                            .iter()
+                            .map(|e| CapturedEvent {
+                                name: e.name.clone(),
+                                attributes: pairs(&e.attributes),
+                            })
+                            .collect(),
+                        start_unix_nano: span.start_time_unix_nano,
+                        end_unix_nano: span.end_time_unix_nano,
+                    });
+                }
+            }
+        }
+        trace
+    }
+
+    /// The value of resource attribute `key`.
+    ///
+    /// ```
+    /// # use charm_tracing_runtime::testing::Trace;
+    /// let trace = Trace { trace_id: String::new(), resource: vec![("k".into(), "v".into())],
+    ///     scope: String::new(), spans: vec![] };
+    /// assert_eq!(trace.resource_attribute("k"), Some("v"));
+    /// ```
+    pub fn resource_attribute(&self, key: &str) -> Option<&str> {
+        lookup(&self.resource, key)
+    }
+
+    /// The root span (the one without a parent).
+    ///
+    /// ```
+    /// # use charm_tracing_runtime::testing::Trace;
+    /// # let trace = Trace { trace_id: String::new(), resource: vec![], scope: String::new(), spans: vec![] };
+    /// assert!(trace.root().is_none());
+    /// ```
+    pub fn root(&self) -> Option<&CapturedSpan> {
+        self.spans.iter().find(|s| s.parent_span_id.is_none())
+    }
+
+    /// The first span named `name`.
+    ///
+    /// ```
+    /// # use charm_tracing_runtime::testing::Trace;
+    /// # let trace = Trace { trace_id: String::new(), resource: vec![], scope: String::new(), spans: vec![] };
+    /// assert!(trace.span("event: install").is_none());
+    /// ```
+    pub fn span(&self, name: &str) -> Option<&CapturedSpan> {
+        self.spans.iter().find(|s| s.name == name)
+    }
+
+    /// The parent of `span`.
+    ///
+    /// ```
+    /// # use charm_tracing_runtime::testing::Trace;
+    /// # let trace = Trace { trace_id: String::new(), resource: vec![], scope: String::new(), spans: vec![] };
+    /// if let Some(root) = trace.root() { assert!(trace.parent(root).is_none()); }
+    /// ```
+    pub fn parent(&self, span: &CapturedSpan) -> Option<&CapturedSpan> {
+        let parent = span.parent_span_id.as_deref()?;
+        self.spans.iter().find(|s| s.span_id == parent)
+    }
+
+    /// The children of `span`, by start time.
+    ///
+    /// ```
+    /// # use charm_tracing_runtime::testing::Trace;
+    /// # let trace = Trace { trace_id: String::new(), resource: vec![], scope: String::new(), spans: vec![] };
+    /// if let Some(root) = trace.root() { let _ = trace.children(root); }
+    /// ```
+    pub fn children(&self, span: &CapturedSpan) -> Vec<&CapturedSpan> {
+        let mut children: Vec<_> = self
+            .spans
+            .iter()
+            .filter(|s| s.parent_span_id.as_deref() == Some(span.span_id.as_str()))
+            .collect();
+        children.sort_by_key(|s| s.start_unix_nano);
+        children
+    }
+
+    /// The span tree as indented names (two spaces a level), failed spans followed by
+    /// `  [ERROR description]`: handy in `assert_eq!`.
+    ///
+    /// ```
+    /// # use charm_tracing_runtime::testing::Trace;
+    /// # let trace = Trace { trace_id: String::new(), resource: vec![], scope: String::new(), spans: vec![] };
+    /// assert_eq!(trace.tree(), "");
+    /// ```
+    pub fn tree(&self) -> String {
+        let mut out = String::new();
+        let mut roots: Vec<_> = self
+            .spans
+            .iter()
+            .filter(|s| s.parent_span_id.is_none() || self.parent(s).is_none())
+            .collect();
+        roots.sort_by_key(|s| s.start_unix_nano);
+        for root in roots {
+            self.render(root, 0, &mut out);
+        }
+        out
+    }
+
+    fn render(&self, span: &CapturedSpan, depth: usize, out: &mut String) {
+        let _ = write!(out, "{}{}", "  ".repeat(depth), span.name);
+        if let SpanStatus::Error(description) = &span.status {
+            let _ = write!(out, "  [ERROR {description}]");
+        }
+        out.push('\n');
+        for child in self.children(span) {
+            self.render(child, depth + 1, out);
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! The demo: a loopback OTLP/HTTP receiver, the example shop charm run hook by hook as real
+//! processes with `JUJU_*` variables, and each received trace printed as a tree.
+//!
+//! ```text
+//! cargo run --example demo
+//! ```
+
+#[path = "../tests/support/receiver.rs"]
+mod receiver;
+#[path = "shop_charm.rs"]
+mod shop_charm;
+
+use charm_tracing::testing::{CapturedSpan, SpanStatus, Trace};
+use receiver::Receiver;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Duration;
+
+/// Set in the environment of the child processes that play the charm.
+const CHARM_ROLE: &str = "CHARM_TRACING_DEMO_CHARM";
+
+const HOOKS: &[(&str, &str)] = &[
+    (
+        "hooks/install",
+        "installs the shop; a handled validation error inside",
+    ),
+    ("hooks/config-changed", "reconfigures the store"),
+    ("hooks/start", "starts the workload"),
+    ("actions/do-backup", "fails: no backup target configured"),
+    ("hooks/upgrade-charm", "panics: the failure is still traced"),
+];
+
+fn main() -> ExitCode {
+    if std::env::var_os(CHARM_ROLE).is_some() {
+        return shop_charm::main();
+    }
+    let receiver = Receiver::start();
+    let charm = match std::env::current_exe() {
+        Ok(path) => path,
+        Err(error) => {
+            eprintln!("demo: cannot find its own executable: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let charm_dir = std::env::temp_dir().join(format!("charm-tracing-demo-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&charm_dir);
+    println!("OTLP/HTTP receiver listening on {}\n", receiver.endpoint());
+    let mut failures = 0;
+    for (index, (dispatch_path, what)) in HOOKS.iter().enumerate() {
+        println!("── hook {}: {dispatch_path} ({what})", index + 1);
+        let status = Command::new(&charm)
+            .env(CHARM_ROLE, "1")
+            .env("JUJU_UNIT_NAME", "shop/0")
+            .env("JUJU_DISPATCH_PATH", dispatch_path)
+            .env("JUJU_MODEL_NAME", "demo")
+            .env("JUJU_MODEL_UUID", "00000000-0000-4000-8000-000000000000")
+            .env("JUJU_CHARM_DIR", &charm_dir)
+            .env("JUJU_VERSION", "3.6.0")
+            .env("SHOP_TRACING_ENDPOINT", receiver.endpoint())
+            .env("RUST_LOG", "warn")
+            .env("RUST_BACKTRACE", "0")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        match status {
+            Ok(status) => println!("   exit status: {}", status.code().unwrap_or(-1)),
+            Err(error) => println!("   could not run: {error}"),
+        }
+        if !receiver.wait_for(index + 1, Duration::from_secs(5)) {
+            println!("   no trace arrived\n");
+            failures += 1;
+            continue;
+        }
+        let request = &receiver.traces()[index];
+        print_trace(&Trace::from_request(request));
+    }
+    let _ = std::fs::remove_dir_all(&charm_dir);
+    if failures == 0 {
+        println!("All {} hooks delivered their trace.", HOOKS.len());
+        ExitCode::SUCCESS
+    } else {
+        println!("{failures} hook(s) delivered no trace.");
+        ExitCode::FAILURE
+    }
+}
+
+fn print_trace(trace: &Trace) {
+    println!(
+        "   trace {}  service.name={}  juju_unit={}\n",
+        trace.trace_id,
+        trace.resource_attribute("service.name").unwrap_or("?"),
+        trace.resource_attribute("juju_unit").unwrap_or("?"),
+    );
+    if let Some(root) = trace.root() {
+        print_span(trace, root, 1);
+    }
+    println!();
+}
+
+fn print_span(trace: &Trace, span: &CapturedSpan, depth: usize) {
+    let micros = span.end_unix_nano.saturating_sub(span.start_unix_nano) / 1_000;
+    let label = format!("{}{}", "  ".repeat(depth), span.name);
+    let status = match &span.status {
+        SpanStatus::Error(description) => format!("  ERROR {description:?}"),
+        _ => String::new(),
+    };
+    println!("{label:<58} {micros:>7} µs{status}");
+    for child in trace.children(span) {
+        print_span(trace, child, depth + 1);
+    }
+}

@@ -1,0 +1,139 @@
+//! A real OTLP/HTTP receiver on 127.0.0.1 for tests and the demo: it records every request
+//! and answers with the status it is told to.
+
+#![allow(dead_code)]
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// One request as the receiver saw it.
+#[derive(Clone, Debug)]
+pub struct ReceivedRequest {
+    pub method: String,
+    pub path: String,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Default)]
+struct State {
+    requests: Mutex<Vec<ReceivedRequest>>,
+    arrived: Condvar,
+    status: AtomicU16,
+}
+
+/// The receiver; it stops with the process.
+pub struct Receiver {
+    addr: SocketAddr,
+    state: Arc<State>,
+}
+
+impl Receiver {
+    /// Starts listening on an ephemeral loopback port, answering 200.
+    pub fn start() -> Receiver {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("local addr");
+        let state = Arc::new(State {
+            status: AtomicU16::new(200),
+            ..State::default()
+        });
+        let served = Arc::clone(&state);
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("receiver runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let state = Arc::clone(&served);
+                    tokio::spawn(async move {
+                        let service =
+                            service_fn(move |request| handle(Arc::clone(&state), request));
+                        let _ = http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            });
+        });
+        Receiver { addr, state }
+    }
+
+    /// `http://127.0.0.1:{port}`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The status later requests are answered with.
+    pub fn set_status(&self, status: u16) {
+        self.state.status.store(status, Ordering::SeqCst);
+    }
+
+    /// Every request so far.
+    pub fn requests(&self) -> Vec<ReceivedRequest> {
+        self.state.requests.lock().unwrap().clone()
+    }
+
+    /// Every request body, decoded with the official OTLP proto types.
+    pub fn traces(&self) -> Vec<ExportTraceServiceRequest> {
+        self.requests()
+            .iter()
+            .map(|r| ExportTraceServiceRequest::decode(r.body.as_slice()).expect("OTLP protobuf"))
+            .collect()
+    }
+
+    /// Waits until `count` requests arrived, at most `timeout`.
+    pub fn wait_for(&self, count: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut requests = self.state.requests.lock().unwrap();
+        while requests.len() < count {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            requests = self.state.arrived.wait_timeout(requests, left).unwrap().0;
+        }
+        true
+    }
+}
+
+async fn handle(
+    state: Arc<State>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    let method = request.method().to_string();
+    let path = request.uri().path().to_owned();
+    let content_type = request
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = request.into_body().collect().await?.to_bytes().to_vec();
+    state.requests.lock().unwrap().push(ReceivedRequest {
+        method,
+        path,
+        content_type,
+        body,
+    });
+    state.arrived.notify_all();
+    let status = state.status.load(Ordering::SeqCst);
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or_default();
+    Ok(response)
+}
