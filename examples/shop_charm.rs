@@ -122,6 +122,12 @@ impl ShopCharm {
         Ok(())
     }
 
+    fn on_remove(&mut self) -> Result<(), HandlerError> {
+        self.clean_up();
+        // The unit is going away; this charm leaves at once, without returning to `main`.
+        std::process::exit(0)
+    }
+
     fn on_refresh(&mut self) -> Result<(), HandlerError> {
         Ok(())
     }
@@ -151,6 +157,10 @@ impl ShopCharm {
         }
     }
 
+    fn clean_up(&mut self) {
+        self.store.rendered.clear();
+    }
+
     fn migrate_schema(&self) {
         panic!("schema migration from this version is not supported");
     }
@@ -170,6 +180,7 @@ impl Charm for ShopCharm {
             "start" => self.on_start(),
             "do_backup_action" => self.on_do_backup_action(),
             "upgrade_charm" => self.on_upgrade_charm(),
+            "remove" => self.on_remove(),
             _ => Ok(()),
         }
     }

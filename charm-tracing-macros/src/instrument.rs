@@ -101,10 +101,14 @@ pub(crate) fn traced_body(sig: &Signature, block: &Block, name: &SpanName) -> To
         }};
     }
     let finish = finish(&quote!(__charm_tracing_guard));
+    // Naming the return type in the turbofish lets it flow into the body before the body is
+    // checked, so coercions (`Box<E>` to `Box<dyn Error>`) and `?` conversions still work.
+    let turbofish = annotation(&sig.output).map(|ty| quote!(::<#ty, _>));
     quote! {{
         let __charm_tracing_guard = ::charm_tracing::__private::enter(#name);
         #[allow(clippy::let_unit_value)]
-        let __charm_tracing_ret #typed = ::charm_tracing::__private::call_once(move || #block);
+        let __charm_tracing_ret #typed =
+            ::charm_tracing::__private::call_once #turbofish (move || #block);
         #finish
         __charm_tracing_ret
     }}

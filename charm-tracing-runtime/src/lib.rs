@@ -44,7 +44,7 @@ pub use session::{shutdown, start_session};
 /// assert_eq!(charm_tracing_runtime::call_once(|| 2 + 2), 4);
 /// ```
 #[inline(always)]
-pub fn call_once<R>(f: impl FnOnce() -> R) -> R {
+pub fn call_once<R, F: FnOnce() -> R>(f: F) -> R {
     f()
 }
 

@@ -1,0 +1,89 @@
+//! Shared by the integration tests: the loopback receiver and running example charms as
+//! hook processes.
+
+#![allow(dead_code)]
+
+pub mod receiver;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// An example binary `cargo test` built next to this test binary.
+pub fn example_binary(name: &str) -> PathBuf {
+    let test_binary = std::env::current_exe().expect("test binary path");
+    let profile_dir = test_binary
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    let path = profile_dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`, which builds the examples",
+        path.display()
+    );
+    path
+}
+
+/// A hook run of an example charm.
+pub struct Hook {
+    command: Command,
+}
+
+/// What a hook process did.
+pub struct HookOutput {
+    pub output: Output,
+    pub elapsed: Duration,
+}
+
+impl HookOutput {
+    pub fn code(&self) -> i32 {
+        self.output.status.code().unwrap_or(-1)
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+}
+
+impl Hook {
+    /// `example` run for `dispatch_path` as unit `shop/0` of model `prod`.
+    pub fn new(example: &str, dispatch_path: &str) -> Hook {
+        let charm_dir = std::env::temp_dir().join("charm-tracing-tests");
+        let _ = std::fs::create_dir_all(&charm_dir);
+        let mut command = Command::new(example_binary(example));
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("JUJU_UNIT_NAME", "shop/0")
+            .env("JUJU_DISPATCH_PATH", dispatch_path)
+            .env("JUJU_MODEL_NAME", "prod")
+            .env("JUJU_MODEL_UUID", "6f5c1d2e-0000-4000-8000-000000000001")
+            .env("JUJU_CHARM_DIR", charm_dir)
+            .env("JUJU_VERSION", "3.6.0")
+            .env("RUST_LOG", "info")
+            .env("RUST_BACKTRACE", "0");
+        Hook { command }
+    }
+
+    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Hook {
+        self.command.env(key, value);
+        self
+    }
+
+    pub fn env_remove(mut self, key: &str) -> Hook {
+        self.command.env_remove(key);
+        self
+    }
+
+    pub fn run(mut self) -> HookOutput {
+        let start = Instant::now();
+        let output = self.command.output().expect("run the hook");
+        HookOutput {
+            output,
+            elapsed: start.elapsed(),
+        }
+    }
+}
