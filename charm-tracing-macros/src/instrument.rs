@@ -62,6 +62,7 @@ fn finish(guard: &TokenStream) -> TokenStream {
         use ::charm_tracing::__private::{
             ViewAnyValue as _, ViewDisplayError as _, ViewError as _, ViewHandlerError as _,
         };
+        #[allow(clippy::needless_borrow)] // the borrows select the impl
         #guard.finish(
             (&&&&::charm_tracing::__private::Outcome(&__charm_tracing_ret))
                 .__charm_tracing_error(),

@@ -247,6 +247,6 @@ impl Tracer for BridgeTracer {
 pub(crate) fn register_global_provider() {
     static REGISTER: Once = Once::new();
     REGISTER.call_once(|| {
-        let _previous = opentelemetry::global::set_tracer_provider(BridgeProvider);
+        opentelemetry::global::set_tracer_provider(BridgeProvider);
     });
 }

@@ -191,6 +191,7 @@ pub trait ViewAnyValue {
 impl<T: ?Sized> ViewAnyValue for Outcome<'_, T> {}
 
 #[cfg(test)]
+#[allow(clippy::needless_borrow)] // the borrows select the impl
 mod tests {
     use super::*;
     use std::fmt;

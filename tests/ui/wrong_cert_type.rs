@@ -1,0 +1,21 @@
+use charm_tracing::{trace_charm, JujuContext};
+
+struct MyCharm {
+    ctx: JujuContext,
+}
+
+#[trace_charm(tracing_endpoint = "tracing_endpoint", server_cert = "cert")]
+impl MyCharm {
+    pub fn new(ctx: JujuContext) -> Self {
+        MyCharm { ctx }
+    }
+    fn tracing_endpoint(&self) -> Option<String> {
+        let _ = &self.ctx;
+        None
+    }
+    fn cert(&self) -> u32 {
+        0
+    }
+}
+
+fn main() {}
