@@ -62,3 +62,8 @@ pub mod __private {
         CertValue, CharmConfig, EndpointValue, call_once, method_span_name, start_session,
     };
 }
+
+/// The README's code, compiled as doctests so the quickstart never rots.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

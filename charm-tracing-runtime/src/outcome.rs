@@ -17,8 +17,8 @@ use std::fmt::{Debug, Display};
 /// let ok: Result<u8, std::num::ParseIntError> = "7".parse();
 /// assert!((&&&&Outcome(&ok)).__charm_tracing_error().is_none());
 /// let err: Result<u8, std::num::ParseIntError> = "x".parse();
-/// let view = (&&&&Outcome(&err)).__charm_tracing_error().unwrap();
-/// assert_eq!(view.to_info().type_name, "ParseIntError");
+/// let info = (&&&&Outcome(&err)).__charm_tracing_error().map(|view| view.to_info());
+/// assert_eq!(info.unwrap().type_name, "ParseIntError");
 /// assert!((&&&&Outcome(&5)).__charm_tracing_error().is_none());
 /// ```
 pub struct Outcome<'a, T: ?Sized>(pub &'a T);
