@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 mod bridge;
+pub mod buffer;
 mod config;
 mod context;
 mod delivery;
@@ -21,13 +22,14 @@ mod enabled;
 mod encode;
 mod exit;
 mod hook;
-mod http;
 pub mod outcome;
 mod panics;
 mod record;
 mod session;
 pub mod span;
 pub mod testing;
+mod tls;
+mod transport;
 
 pub use bridge::{CharmSpan, current_span};
 pub use config::{CertValue, CharmConfig, EndpointValue};

@@ -25,6 +25,16 @@ pub fn example_binary(name: &str) -> PathBuf {
     path
 }
 
+/// A new, empty charm directory for one test.
+pub fn fresh_charm_dir() -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("charm-tracing-test-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("charm dir");
+    dir
+}
+
 /// A hook run of an example charm.
 pub struct Hook {
     command: Command,
@@ -51,8 +61,11 @@ impl HookOutput {
 impl Hook {
     /// `example` run for `dispatch_path` as unit `shop/0` of model `prod`.
     pub fn new(example: &str, dispatch_path: &str) -> Hook {
-        let charm_dir = std::env::temp_dir().join("charm-tracing-tests");
-        let _ = std::fs::create_dir_all(&charm_dir);
+        Hook::in_dir(example, dispatch_path, &fresh_charm_dir())
+    }
+
+    /// Like `new`, with `charm_dir` as `JUJU_CHARM_DIR` (where the buffer lives by default).
+    pub fn in_dir(example: &str, dispatch_path: &str, charm_dir: &std::path::Path) -> Hook {
         let mut command = Command::new(example_binary(example));
         command
             .env_clear()

@@ -1,0 +1,209 @@
+//! The buffer file's bytes: a header, then framed records. No in-band separators.
+//!
+//! ```text
+//! header:  b"CHTRBUF\n"  version: u32 LE (= 1)                  12 bytes
+//! record:  length: u32 LE  crc32(payload): u32 LE  payload       8 + length bytes
+//! ```
+//!
+//! A record is one hook's encoded `ExportTraceServiceRequest`.
+
+/// The file's first bytes.
+pub const MAGIC: &[u8; 8] = b"CHTRBUF\n";
+/// The format version this code writes and reads.
+pub const VERSION: u32 = 1;
+/// Header length: magic and version.
+pub const HEADER_LEN: usize = 12;
+/// Frame header length: payload length and checksum.
+pub const FRAME_HEADER_LEN: usize = 8;
+
+/// The file header.
+pub fn header() -> [u8; HEADER_LEN] {
+    let mut header = [0u8; HEADER_LEN];
+    header[..8].copy_from_slice(MAGIC);
+    header[8..].copy_from_slice(&VERSION.to_le_bytes());
+    header
+}
+
+/// Whether `bytes` start with a header this code reads.
+pub fn header_ok(bytes: &[u8]) -> bool {
+    bytes.len() >= HEADER_LEN && &bytes[..8] == MAGIC && bytes[8..12] == VERSION.to_le_bytes()
+}
+
+/// One record, framed. `None` if the payload is too long for the length field.
+pub fn frame(payload: &[u8]) -> Option<Vec<u8>> {
+    let length = u32::try_from(payload.len()).ok()?;
+    let mut framed = Vec::with_capacity(FRAME_HEADER_LEN + payload.len());
+    framed.extend_from_slice(&length.to_le_bytes());
+    framed.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    framed.extend_from_slice(payload);
+    Some(framed)
+}
+
+/// Reads a frame header: (payload length, checksum).
+pub fn frame_header(bytes: &[u8; FRAME_HEADER_LEN]) -> (u64, u32) {
+    let length = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    let checksum = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+    (u64::from(length), checksum)
+}
+
+/// What is wrong with a buffer file, from the first bad byte on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Damage {
+    /// Not a charm-tracing buffer (another format, random bytes, a newer version).
+    ForeignHeader,
+    /// A record runs past the end of the file (a write cut short).
+    TornTail,
+    /// A record's checksum does not match its payload.
+    BadChecksum,
+}
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Damage::ForeignHeader => "not a charm-tracing buffer",
+            Damage::TornTail => "a record was cut short",
+            Damage::BadChecksum => "a record failed its checksum",
+        })
+    }
+}
+
+/// A parsed buffer: the valid records, and where the damage starts if any.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Parsed<'a> {
+    /// Valid records, oldest first.
+    pub records: Vec<&'a [u8]>,
+    /// The offset where the valid part ends and the damage (if any) starts.
+    pub valid_len: usize,
+    /// What is wrong past `valid_len`.
+    pub damage: Option<Damage>,
+}
+
+/// Parses a whole buffer file. Never panics, whatever the bytes. An empty input is an empty
+/// buffer.
+pub fn parse(bytes: &[u8]) -> Parsed<'_> {
+    if bytes.is_empty() {
+        return Parsed {
+            records: Vec::new(),
+            valid_len: 0,
+            damage: None,
+        };
+    }
+    if !header_ok(bytes) {
+        return Parsed {
+            records: Vec::new(),
+            valid_len: 0,
+            damage: Some(Damage::ForeignHeader),
+        };
+    }
+    let mut records = Vec::new();
+    let mut offset = HEADER_LEN;
+    while offset < bytes.len() {
+        let Some(head) = bytes
+            .get(offset..offset + FRAME_HEADER_LEN)
+            .and_then(|h| <&[u8; FRAME_HEADER_LEN]>::try_from(h).ok())
+        else {
+            return Parsed {
+                records,
+                valid_len: offset,
+                damage: Some(Damage::TornTail),
+            };
+        };
+        let (length, checksum) = frame_header(head);
+        let start = offset + FRAME_HEADER_LEN;
+        let end = usize::try_from(length)
+            .ok()
+            .and_then(|l| start.checked_add(l))
+            .filter(|end| *end <= bytes.len());
+        let Some(end) = end else {
+            return Parsed {
+                records,
+                valid_len: offset,
+                damage: Some(Damage::TornTail),
+            };
+        };
+        let payload = &bytes[start..end];
+        if crc32fast::hash(payload) != checksum {
+            return Parsed {
+                records,
+                valid_len: offset,
+                damage: Some(Damage::BadChecksum),
+            };
+        }
+        records.push(payload);
+        offset = end;
+    }
+    Parsed {
+        records,
+        valid_len: offset,
+        damage: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(records: &[&[u8]]) -> Vec<u8> {
+        let mut bytes = header().to_vec();
+        for record in records {
+            bytes.extend(frame(record).unwrap());
+        }
+        bytes
+    }
+
+    #[test]
+    fn round_trip() {
+        let bytes = file(&[b"one", b"", b"three"]);
+        let parsed = parse(&bytes);
+        assert_eq!(parsed.records, vec![&b"one"[..], b"", b"three"]);
+        assert_eq!(parsed.valid_len, bytes.len());
+        assert_eq!(parsed.damage, None);
+    }
+
+    #[test]
+    fn header_only_and_empty_are_empty_buffers() {
+        assert_eq!(parse(&header()).records.len(), 0);
+        assert_eq!(parse(&header()).damage, None);
+        assert_eq!(parse(b"").damage, None);
+    }
+
+    #[test]
+    fn every_truncation_keeps_the_whole_records_before_it() {
+        let bytes = file(&[b"first record", b"second record"]);
+        let first_end = HEADER_LEN + FRAME_HEADER_LEN + 12;
+        for cut in HEADER_LEN + 1..bytes.len() {
+            let parsed = parse(&bytes[..cut]);
+            let damage = (cut != first_end).then_some(Damage::TornTail);
+            assert_eq!(parsed.damage, damage, "cut at {cut}");
+            let expected = usize::from(cut >= first_end);
+            assert_eq!(parsed.records.len(), expected, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_flipped_byte_is_caught_by_the_checksum() {
+        let mut bytes = file(&[b"first", b"second"]);
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x40;
+        let parsed = parse(&bytes);
+        assert_eq!(parsed.records, vec![&b"first"[..]]);
+        assert_eq!(parsed.damage, Some(Damage::BadChecksum));
+    }
+
+    #[test]
+    fn foreign_files_are_recognised() {
+        let python = b"\n\x8a\x02\n\x1f__CHARM_TRACING_BUFFER_SPAN_SEP__\n\x12";
+        assert_eq!(parse(python).damage, Some(Damage::ForeignHeader));
+        assert_eq!(parse(b"CHTRBUF\n\x02\x00\x00\x00").damage, Some(Damage::ForeignHeader));
+        assert_eq!(parse(b"CHT").damage, Some(Damage::ForeignHeader));
+    }
+
+    #[test]
+    fn a_huge_length_is_a_torn_tail_not_an_allocation() {
+        let mut bytes = header().to_vec();
+        bytes.extend_from_slice(&u32::MAX.to_le_bytes());
+        bytes.extend_from_slice(&0u32.to_le_bytes());
+        bytes.extend_from_slice(b"short");
+        assert_eq!(parse(&bytes).damage, Some(Damage::TornTail));
+    }
+}

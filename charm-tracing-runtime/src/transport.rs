@@ -1,0 +1,219 @@
+//! OTLP/HTTP POSTs of buffered records, oldest first, over one connection, all under one
+//! deadline that covers name resolution, connect, TLS and every response.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::Request;
+use hyper::Uri;
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{CONTENT_TYPE, HOST};
+use hyper_util::rt::TokioIo;
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where records are POSTed.
+#[derive(Debug)]
+pub(crate) struct Target {
+    uri: Uri,
+    url: String,
+    secure: bool,
+}
+
+impl Target {
+    /// `url` is `{endpoint}/v1/traces` with an http or https scheme.
+    pub(crate) fn parse(url: &str) -> Option<Self> {
+        let uri: Uri = url.parse().ok()?;
+        let secure = uri.scheme_str()?.eq_ignore_ascii_case("https");
+        uri.host()?;
+        Some(Target {
+            uri,
+            url: url.to_owned(),
+            secure,
+        })
+    }
+
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub(crate) fn is_secure(&self) -> bool {
+        self.secure
+    }
+
+    fn host(&self) -> &str {
+        let host = self.uri.host().unwrap_or_default();
+        host.trim_start_matches('[').trim_end_matches(']')
+    }
+
+    fn port(&self) -> u16 {
+        self.uri
+            .port_u16()
+            .unwrap_or(if self.secure { 443 } else { 80 })
+    }
+}
+
+/// What became of one record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fate {
+    /// Accepted (2xx): remove it.
+    Delivered,
+    /// Refused for good (400, 413): drop it.
+    Rejected(u16),
+}
+
+/// Why delivery stopped before the last record.
+#[derive(Debug)]
+pub(crate) enum Stop {
+    /// 408, 429, 5xx: the backend is busy or down.
+    Unavailable(u16),
+    /// Another 4xx (or an unexpected status): a misconfiguration.
+    Refused(u16),
+    Connect(std::io::Error),
+    Tls(std::io::Error),
+    Http(hyper::Error),
+    Timeout(Duration),
+    Setup(String),
+}
+
+impl fmt::Display for Stop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stop::Unavailable(status) => write!(f, "the backend answered HTTP {status}"),
+            Stop::Refused(status) => write!(f, "the backend refused the trace with HTTP {status}"),
+            Stop::Connect(e) => write!(f, "could not connect: {e}"),
+            Stop::Tls(e) => write!(f, "TLS handshake failed: {e}"),
+            Stop::Http(e) => write!(f, "HTTP error: {e}"),
+            Stop::Timeout(d) => write!(f, "no answer within {} ms", d.as_millis()),
+            Stop::Setup(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// The outcome of one delivery run: the fates of the first records, and why it stopped early.
+#[derive(Debug, Default)]
+pub(crate) struct Report {
+    pub fates: Vec<Fate>,
+    pub stop: Option<Stop>,
+}
+
+type Sender = SendRequest<Full<Bytes>>;
+
+/// POSTs `records` in order until one must be kept, or the deadline passes.
+pub(crate) fn send_all(
+    target: &Target,
+    tls: Option<Arc<ClientConfig>>,
+    records: &[Bytes],
+    deadline: Duration,
+) -> Report {
+    let mut report = Report::default();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            report.stop = Some(Stop::Setup(format!("no network runtime: {e}")));
+            return report;
+        }
+    };
+    let run = runtime.block_on(async {
+        tokio::time::timeout(deadline, send_in_order(target, tls, records, &mut report.fates)).await
+    });
+    // A resolver thread stuck in getaddrinfo must not hold the hook: do not wait for it.
+    runtime.shutdown_background();
+    report.stop = match run {
+        Ok(stop) => stop,
+        Err(_) => Some(Stop::Timeout(deadline)),
+    };
+    report
+}
+
+async fn send_in_order(
+    target: &Target,
+    tls: Option<Arc<ClientConfig>>,
+    records: &[Bytes],
+    fates: &mut Vec<Fate>,
+) -> Option<Stop> {
+    let mut sender: Option<Sender> = None;
+    for record in records {
+        let ready = match &mut sender {
+            Some(s) => s.ready().await.is_ok(),
+            None => false,
+        };
+        if !ready {
+            sender = match connect(target, tls.clone()).await {
+                Ok(s) => Some(s),
+                Err(stop) => return Some(stop),
+            };
+        }
+        let Some(s) = sender.as_mut() else {
+            return Some(Stop::Setup("no connection".to_owned()));
+        };
+        let status = match post(s, target, record.clone()).await {
+            Ok(status) => status,
+            Err(stop) => return Some(stop),
+        };
+        match status {
+            200..=299 => fates.push(Fate::Delivered),
+            400 | 413 => fates.push(Fate::Rejected(status)),
+            408 | 429 | 500..=599 => return Some(Stop::Unavailable(status)),
+            _ => return Some(Stop::Refused(status)),
+        }
+    }
+    None
+}
+
+async fn connect(target: &Target, tls: Option<Arc<ClientConfig>>) -> Result<Sender, Stop> {
+    let tcp = tokio::net::TcpStream::connect((target.host(), target.port()))
+        .await
+        .map_err(Stop::Connect)?;
+    let _ = tcp.set_nodelay(true);
+    match (target.secure, tls) {
+        (false, _) => handshake(TokioIo::new(tcp)).await,
+        (true, Some(config)) => {
+            let name = ServerName::try_from(target.host().to_owned())
+                .map_err(|e| Stop::Setup(format!("bad server name: {e}")))?;
+            let stream = tokio_rustls::TlsConnector::from(config)
+                .connect(name, tcp)
+                .await
+                .map_err(Stop::Tls)?;
+            handshake(TokioIo::new(stream)).await
+        }
+        (true, None) => Err(Stop::Setup("https without a TLS configuration".to_owned())),
+    }
+}
+
+async fn handshake<IO>(io: TokioIo<IO>) -> Result<Sender, Stop>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, connection) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(Stop::Http)?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
+
+async fn post(sender: &mut Sender, target: &Target, body: Bytes) -> Result<u16, Stop> {
+    let authority = target
+        .uri
+        .authority()
+        .map_or_else(String::new, |a| a.to_string());
+    let path = target
+        .uri
+        .path_and_query()
+        .map_or("/v1/traces", |p| p.as_str());
+    let request = Request::post(path)
+        .header(HOST, authority)
+        .header(CONTENT_TYPE, "application/x-protobuf")
+        .body(Full::new(body))
+        .map_err(|e| Stop::Setup(format!("bad request: {e}")))?;
+    let response = sender.send_request(request).await.map_err(Stop::Http)?;
+    Ok(response.status().as_u16())
+}
