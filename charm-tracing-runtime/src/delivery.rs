@@ -38,7 +38,10 @@ impl std::fmt::Display for EndpointError {
                 "tracing endpoint {endpoint:?} is neither http:// nor https://; traces are not sent"
             ),
             EndpointError::Invalid(endpoint) => {
-                write!(f, "tracing endpoint {endpoint:?} is not a valid URL; traces are not sent")
+                write!(
+                    f,
+                    "tracing endpoint {endpoint:?} is not a valid URL; traces are not sent"
+                )
             }
         }
     }
@@ -54,7 +57,10 @@ pub(crate) fn traces_url(endpoint: &str) -> Result<Option<String>, EndpointError
     if !(lower.starts_with("http://") || lower.starts_with("https://")) {
         return Err(EndpointError::UnsupportedScheme(endpoint.to_owned()));
     }
-    Ok(Some(format!("{}/v1/traces", endpoint.trim_end_matches('/'))))
+    Ok(Some(format!(
+        "{}/v1/traces",
+        endpoint.trim_end_matches('/')
+    )))
 }
 
 impl DeliveryPlan {
@@ -107,7 +113,11 @@ impl DeliveryPlan {
                     "charm-tracing: the tracing endpoint {} is https but {problem}; nothing is \
                      sent (never over plain http) and the trace {}",
                     target.url(),
-                    if self.buffer.is_some() { "stays in the buffer" } else { "is dropped" }
+                    if self.buffer.is_some() {
+                        "stays in the buffer"
+                    } else {
+                        "is dropped"
+                    }
                 );
                 None
             }
@@ -130,10 +140,10 @@ fn deliver_direct(plan: &DeliveryPlan, record: Vec<u8>) {
     };
     let report = transport::send_all(target, tls, &[Bytes::from(record)], plan.timeout);
     if report.fates.first() != Some(&Fate::Delivered) {
-        let why = report.stop.as_ref().map_or_else(
-            || "the backend rejected it".to_owned(),
-            ToString::to_string,
-        );
+        let why = report
+            .stop
+            .as_ref()
+            .map_or_else(|| "the backend rejected it".to_owned(), ToString::to_string);
         log::warn!(
             "charm-tracing: the trace was not delivered to {} ({why}); with buffering off it \
              is dropped",
@@ -204,10 +214,17 @@ fn log_report(target: &Target, report: &Report, total: usize) {
             );
         }
     }
-    let delivered = report.fates.iter().filter(|f| **f == Fate::Delivered).count();
+    let delivered = report
+        .fates
+        .iter()
+        .filter(|f| **f == Fate::Delivered)
+        .count();
     let kept = total - report.fates.len();
     match &report.stop {
-        None => log::debug!("charm-tracing: {delivered} trace(s) delivered to {}", target.url()),
+        None => log::debug!(
+            "charm-tracing: {delivered} trace(s) delivered to {}",
+            target.url()
+        ),
         Some(stop @ Stop::Refused(_)) => log::error!(
             "charm-tracing: {} ({stop}): check the tracing endpoint; {kept} trace(s) kept in \
              the buffer",

@@ -121,7 +121,11 @@ pub(crate) fn send_all(
         }
     };
     let run = runtime.block_on(async {
-        tokio::time::timeout(deadline, send_in_order(target, tls, records, &mut report.fates)).await
+        tokio::time::timeout(
+            deadline,
+            send_in_order(target, tls, records, &mut report.fates),
+        )
+        .await
     });
     // A resolver thread stuck in getaddrinfo must not hold the hook: do not wait for it.
     runtime.shutdown_background();

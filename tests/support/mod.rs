@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod pki;
 pub mod receiver;
 
 use std::path::PathBuf;
@@ -56,6 +57,20 @@ impl HookOutput {
     pub fn stdout(&self) -> String {
         String::from_utf8_lossy(&self.output.stdout).into_owned()
     }
+    /// The trace id the hook logged (`Starting root trace with id='...'.`).
+    pub fn trace_id(&self) -> Option<String> {
+        let stderr = self.stderr();
+        let start = stderr.find("Starting root trace with id='")? + 29;
+        Some(stderr.get(start..start + 32)?.to_owned())
+    }
+    /// The lines logged at ERROR level.
+    pub fn error_lines(&self) -> Vec<String> {
+        self.stderr()
+            .lines()
+            .filter(|l| l.starts_with("[ERROR"))
+            .map(str::to_owned)
+            .collect()
+    }
 }
 
 impl Hook {
@@ -99,4 +114,35 @@ impl Hook {
             elapsed: start.elapsed(),
         }
     }
+}
+
+/// The trace id of an OTLP request, as 32 hex digits.
+pub fn trace_id_of(
+    request: &opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+) -> String {
+    request.resource_spans[0].scope_spans[0].spans[0]
+        .trace_id
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The records in the buffer file at `path` (none if there is no file).
+pub fn buffered_records(path: &std::path::Path) -> usize {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let parsed = charm_tracing_runtime::buffer::format::parse(&bytes);
+            assert_eq!(parsed.damage, None, "the buffer is intact");
+            parsed.records.len()
+        }
+        Err(_) => 0,
+    }
+}
+
+/// An unused loopback port: connections to it are refused.
+pub fn closed_port_endpoint() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}")
 }

@@ -1,5 +1,5 @@
 //! A real OTLP/HTTP receiver on 127.0.0.1 for tests and the demo: it records every request
-//! and answers with the status it is told to.
+//! and answers with the status it is told to, late, or never; over plain HTTP or TLS.
 
 #![allow(dead_code)]
 
@@ -12,8 +12,9 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,8 @@ pub struct ReceivedRequest {
     pub path: String,
     pub content_type: Option<String>,
     pub body: Vec<u8>,
+    /// The status it was answered with; 0 if it never was (black hole).
+    pub status: u16,
 }
 
 #[derive(Default)]
@@ -31,6 +34,11 @@ struct State {
     requests: Mutex<Vec<ReceivedRequest>>,
     arrived: Condvar,
     status: AtomicU16,
+    /// Statuses for the next requests, before `status` applies again.
+    script: Mutex<VecDeque<u16>>,
+    black_hole: AtomicBool,
+    delay_ms: AtomicU64,
+    connections: AtomicU64,
 }
 
 /// The receiver; it stops with the process.
@@ -42,6 +50,15 @@ pub struct Receiver {
 impl Receiver {
     /// Starts listening on an ephemeral loopback port, answering 200.
     pub fn start() -> Receiver {
+        Receiver::start_with(None)
+    }
+
+    /// Like `start`, over TLS with this server configuration.
+    pub fn start_tls(config: Arc<rustls::ServerConfig>) -> Receiver {
+        Receiver::start_with(Some(config))
+    }
+
+    fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> Receiver {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("local addr");
@@ -61,13 +78,27 @@ impl Receiver {
                     let Ok((stream, _)) = listener.accept().await else {
                         continue;
                     };
+                    served.connections.fetch_add(1, Ordering::SeqCst);
                     let state = Arc::clone(&served);
+                    let tls = tls.clone();
                     tokio::spawn(async move {
                         let service =
                             service_fn(move |request| handle(Arc::clone(&state), request));
-                        let _ = http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
+                        match tls {
+                            None => {
+                                let _ = http1::Builder::new()
+                                    .serve_connection(TokioIo::new(stream), service)
+                                    .await;
+                            }
+                            Some(config) => {
+                                let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                                if let Ok(stream) = acceptor.accept(stream).await {
+                                    let _ = http1::Builder::new()
+                                        .serve_connection(TokioIo::new(stream), service)
+                                        .await;
+                                }
+                            }
+                        }
                     });
                 }
             });
@@ -78,6 +109,42 @@ impl Receiver {
     /// `http://127.0.0.1:{port}`.
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// `https://localhost:{port}` (the name the test certificate is for).
+    pub fn https_endpoint(&self) -> String {
+        format!("https://localhost:{}", self.addr.port())
+    }
+
+    /// Answers the next requests with these statuses, then with `set_status`'s again.
+    pub fn script(&self, statuses: &[u16]) {
+        self.state.script.lock().unwrap().extend(statuses);
+    }
+
+    /// Takes requests and never answers them.
+    pub fn set_black_hole(&self, on: bool) {
+        self.state.black_hole.store(on, Ordering::SeqCst);
+    }
+
+    /// Answers only after `delay`.
+    pub fn set_delay(&self, delay: Duration) {
+        self.state
+            .delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// How many connections were accepted (TCP level).
+    pub fn connections(&self) -> u64 {
+        self.state.connections.load(Ordering::SeqCst)
+    }
+
+    /// The bodies of the requests answered 2xx, decoded.
+    pub fn accepted_traces(&self) -> Vec<ExportTraceServiceRequest> {
+        self.requests()
+            .iter()
+            .filter(|r| (200..300).contains(&r.status))
+            .map(|r| ExportTraceServiceRequest::decode(r.body.as_slice()).expect("OTLP protobuf"))
+            .collect()
     }
 
     /// The status later requests are answered with.
@@ -125,14 +192,28 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let body = request.into_body().collect().await?.to_bytes().to_vec();
+    let black_hole = state.black_hole.load(Ordering::SeqCst);
+    let status = if black_hole {
+        0
+    } else {
+        let scripted = state.script.lock().unwrap().pop_front();
+        scripted.unwrap_or_else(|| state.status.load(Ordering::SeqCst))
+    };
     state.requests.lock().unwrap().push(ReceivedRequest {
         method,
         path,
         content_type,
         body,
+        status,
     });
     state.arrived.notify_all();
-    let status = state.status.load(Ordering::SeqCst);
+    if black_hole {
+        std::future::pending::<()>().await;
+    }
+    let delay = state.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
     let mut response = Response::new(Full::new(Bytes::new()));
     *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or_default();
     Ok(response)

@@ -67,76 +67,70 @@ impl std::fmt::Display for Damage {
     }
 }
 
-/// A parsed buffer: the valid records, and where the damage starts if any.
+/// A parsed buffer: the valid records, and the damaged bytes if any.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Parsed<'a> {
     /// Valid records, oldest first.
     pub records: Vec<&'a [u8]>,
-    /// The offset where the valid part ends and the damage (if any) starts.
+    /// Where the readable frames end: past it is a torn tail or foreign bytes.
     pub valid_len: usize,
-    /// What is wrong past `valid_len`.
+    /// The first problem found.
     pub damage: Option<Damage>,
+    /// Byte ranges that are not valid records: frames that failed their checksum (their
+    /// length was sound, so parsing goes on past them) and the unreadable tail.
+    pub bad: Vec<std::ops::Range<usize>>,
 }
 
 /// Parses a whole buffer file. Never panics, whatever the bytes. An empty input is an empty
 /// buffer.
 pub fn parse(bytes: &[u8]) -> Parsed<'_> {
+    let mut parsed = Parsed {
+        records: Vec::new(),
+        valid_len: 0,
+        damage: None,
+        bad: Vec::new(),
+    };
     if bytes.is_empty() {
-        return Parsed {
-            records: Vec::new(),
-            valid_len: 0,
-            damage: None,
-        };
+        return parsed;
     }
     if !header_ok(bytes) {
-        return Parsed {
-            records: Vec::new(),
-            valid_len: 0,
-            damage: Some(Damage::ForeignHeader),
-        };
+        parsed.damage = Some(Damage::ForeignHeader);
+        parsed.bad.push(0..bytes.len());
+        return parsed;
     }
-    let mut records = Vec::new();
     let mut offset = HEADER_LEN;
     while offset < bytes.len() {
-        let Some(head) = bytes
+        let end = bytes
             .get(offset..offset + FRAME_HEADER_LEN)
             .and_then(|h| <&[u8; FRAME_HEADER_LEN]>::try_from(h).ok())
-        else {
-            return Parsed {
-                records,
-                valid_len: offset,
-                damage: Some(Damage::TornTail),
-            };
-        };
-        let (length, checksum) = frame_header(head);
-        let start = offset + FRAME_HEADER_LEN;
-        let end = usize::try_from(length)
-            .ok()
-            .and_then(|l| start.checked_add(l))
-            .filter(|end| *end <= bytes.len());
-        let Some(end) = end else {
-            return Parsed {
-                records,
-                valid_len: offset,
-                damage: Some(Damage::TornTail),
-            };
+            .and_then(|head| {
+                let (length, checksum) = frame_header(head);
+                let start = offset + FRAME_HEADER_LEN;
+                let end = usize::try_from(length)
+                    .ok()
+                    .and_then(|l| start.checked_add(l))?;
+                (end <= bytes.len()).then_some((start, end, checksum))
+            });
+        let Some((start, end, checksum)) = end else {
+            parsed.damage.get_or_insert(Damage::TornTail);
+            parsed.bad.push(offset..bytes.len());
+            break;
         };
         let payload = &bytes[start..end];
-        if crc32fast::hash(payload) != checksum {
-            return Parsed {
-                records,
-                valid_len: offset,
-                damage: Some(Damage::BadChecksum),
-            };
+        if crc32fast::hash(payload) == checksum {
+            parsed.records.push(payload);
+        } else {
+            parsed.damage.get_or_insert(Damage::BadChecksum);
+            parsed.bad.push(offset..end);
         }
-        records.push(payload);
         offset = end;
     }
-    Parsed {
-        records,
-        valid_len: offset,
-        damage: None,
-    }
+    parsed.valid_len = parsed
+        .bad
+        .last()
+        .filter(|range| range.end == bytes.len() && parsed.damage != Some(Damage::BadChecksum))
+        .map_or(offset, |range| range.start);
+    parsed
 }
 
 #[cfg(test)]
@@ -191,10 +185,26 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_record_in_the_middle_does_not_take_the_later_ones_with_it() {
+        let mut bytes = file(&[b"first", b"second", b"third"]);
+        bytes[HEADER_LEN + FRAME_HEADER_LEN] ^= 0x01;
+        let parsed = parse(&bytes);
+        assert_eq!(parsed.records, vec![&b"second"[..], b"third"]);
+        assert_eq!(parsed.damage, Some(Damage::BadChecksum));
+        assert_eq!(
+            parsed.bad,
+            vec![HEADER_LEN..HEADER_LEN + FRAME_HEADER_LEN + 5]
+        );
+    }
+
+    #[test]
     fn foreign_files_are_recognised() {
         let python = b"\n\x8a\x02\n\x1f__CHARM_TRACING_BUFFER_SPAN_SEP__\n\x12";
         assert_eq!(parse(python).damage, Some(Damage::ForeignHeader));
-        assert_eq!(parse(b"CHTRBUF\n\x02\x00\x00\x00").damage, Some(Damage::ForeignHeader));
+        assert_eq!(
+            parse(b"CHTRBUF\n\x02\x00\x00\x00").damage,
+            Some(Damage::ForeignHeader)
+        );
         assert_eq!(parse(b"CHT").damage, Some(Damage::ForeignHeader));
     }
 
@@ -205,5 +215,57 @@ mod tests {
         bytes.extend_from_slice(&0u32.to_le_bytes());
         bytes.extend_from_slice(b"short");
         assert_eq!(parse(&bytes).damage, Some(Damage::TornTail));
+    }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Any bytes at all: no panic, and every byte is either a record or reported bad.
+            #[test]
+            fn any_bytes_parse_without_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+                let parsed = parse(&bytes);
+                let bad: usize = parsed.bad.iter().map(|r| r.len()).sum();
+                let good: usize = parsed.records.iter().map(|r| r.len() + FRAME_HEADER_LEN).sum();
+                let header = if header_ok(&bytes) { HEADER_LEN } else { 0 };
+                prop_assert_eq!(header + good + bad, bytes.len());
+            }
+
+            /// A valid file with its bytes flipped or cut: the untouched records survive.
+            #[test]
+            fn damage_only_costs_the_records_it_touches(
+                records in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 1..8),
+                flip in any::<prop::sample::Index>(),
+                cut in any::<prop::sample::Index>(),
+            ) {
+                let mut bytes = header().to_vec();
+                let mut spans = Vec::new();
+                for record in &records {
+                    let start = bytes.len();
+                    bytes.extend(frame(record).unwrap());
+                    spans.push(start..bytes.len());
+                }
+                let flip_at = HEADER_LEN + flip.index(bytes.len() - HEADER_LEN);
+                let cut_at = HEADER_LEN + cut.index(bytes.len() - HEADER_LEN + 1);
+                let mut damaged = bytes.clone();
+                damaged[flip_at] ^= 0x5a;
+                damaged.truncate(cut_at);
+                let parsed = parse(&damaged);
+                for (record, span) in records.iter().zip(&spans) {
+                    let untouched = span.end <= cut_at && !span.contains(&flip_at);
+                    let flipped_frame_before = spans.iter().any(|s| s.start < span.start
+                        && s.contains(&flip_at) && flip_at < s.start + 4);
+                    if untouched && !flipped_frame_before {
+                        prop_assert!(parsed.records.contains(&record.as_slice()));
+                    }
+                }
+                for record in &parsed.records {
+                    prop_assert!(records.iter().any(|r| r == record), "no invented records");
+                }
+            }
+        }
     }
 }

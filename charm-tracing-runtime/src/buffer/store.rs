@@ -240,16 +240,23 @@ impl LockedBuffer<'_> {
         let records: Vec<Vec<u8>> = parsed.records.iter().map(|r| r.to_vec()).collect();
         if let Some(damage) = parsed.damage {
             let corrupt = sibling(self.path(), ".corrupt");
-            let moved = create_private(&corrupt)
-                .and_then(|mut f| f.write_all(&bytes[parsed.valid_len..]));
+            let damaged: Vec<u8> = parsed
+                .bad
+                .iter()
+                .flat_map(|range| bytes[range.clone()].iter().copied())
+                .collect();
+            let moved = create_private(&corrupt).and_then(|mut f| f.write_all(&damaged));
             log::error!(
                 "charm-tracing: buffer {} is damaged ({damage}): kept {} valid trace(s), moved \
                  {} byte(s) to {}{}",
                 self.path().display(),
                 records.len(),
-                bytes.len() - parsed.valid_len,
+                damaged.len(),
                 corrupt.display(),
-                moved.err().map(|e| format!(" (failed: {e})")).unwrap_or_default()
+                moved
+                    .err()
+                    .map(|e| format!(" (failed: {e})"))
+                    .unwrap_or_default()
             );
             self.rewrite(&records)?;
         }
@@ -266,13 +273,18 @@ impl LockedBuffer<'_> {
         }
         let mut bytes = format::header().to_vec();
         for record in records {
-            bytes.extend(format::frame(record).ok_or_else(|| io::Error::other("record too large"))?);
+            bytes
+                .extend(format::frame(record).ok_or_else(|| io::Error::other("record too large"))?);
         }
         self.replace_with(&bytes)
     }
 
     /// Rewrites keeping `frames` of the current file, plus `extra` (already framed).
-    fn rewrite_frames(&self, frames: &[(u64, u64)], extra: Option<&[u8]>) -> Result<(), BufferError> {
+    fn rewrite_frames(
+        &self,
+        frames: &[(u64, u64)],
+        extra: Option<&[u8]>,
+    ) -> Result<(), BufferError> {
         let file = File::open(self.path())?;
         let mut bytes = format::header().to_vec();
         for (offset, length) in frames {
@@ -302,10 +314,8 @@ mod tests {
     use super::*;
 
     fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "charm-tracing-store-{name}-{}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("charm-tracing-store-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         dir
     }
@@ -317,9 +327,15 @@ mod tests {
         let locked = buffer.lock(Duration::from_millis(100)).unwrap();
         locked.append(b"one").unwrap();
         locked.append(b"two").unwrap();
-        assert_eq!(locked.read_all().unwrap(), vec![b"one".to_vec(), b"two".to_vec()]);
+        assert_eq!(
+            locked.read_all().unwrap(),
+            vec![b"one".to_vec(), b"two".to_vec()]
+        );
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(buffer.path()).unwrap().permissions().mode();
+        let mode = std::fs::metadata(buffer.path())
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         locked.rewrite(&[]).unwrap();
         assert!(!buffer.path().exists());
@@ -346,10 +362,17 @@ mod tests {
         for _ in 0..3 {
             locked.append(&big).unwrap();
         }
-        assert_eq!(locked.read_all().unwrap().len(), 2, "10 MiB holds two 4 MiB records");
+        assert_eq!(
+            locked.read_all().unwrap().len(),
+            2,
+            "10 MiB holds two 4 MiB records"
+        );
         assert!(std::fs::metadata(buffer.path()).unwrap().len() <= 10 * 1024 * 1024);
         let huge = vec![1u8; 10 * 1024 * 1024];
-        assert!(matches!(locked.append(&huge), Err(BufferError::TooLarge { .. })));
+        assert!(matches!(
+            locked.append(&huge),
+            Err(BufferError::TooLarge { .. })
+        ));
         assert_eq!(locked.read_all().unwrap().len(), 2);
     }
 
@@ -364,8 +387,28 @@ mod tests {
         let file = OpenOptions::new().write(true).open(buffer.path()).unwrap();
         file.set_len(len - 3).unwrap();
         locked.append(b"after").unwrap();
-        assert_eq!(locked.read_all().unwrap(), vec![b"kept".to_vec(), b"after".to_vec()]);
+        assert_eq!(
+            locked.read_all().unwrap(),
+            vec![b"kept".to_vec(), b"after".to_vec()]
+        );
         assert!(sibling(buffer.path(), ".corrupt").exists());
+    }
+
+    #[test]
+    fn a_record_failing_its_checksum_does_not_take_later_appends_with_it() {
+        let dir = temp_dir("checksum");
+        let buffer = BufferFile::new(dir.join("buffer"), 10, 10);
+        let locked = buffer.lock(Duration::from_millis(100)).unwrap();
+        locked.append(&[1; 100]).unwrap();
+        locked.append(&[2; 100]).unwrap();
+        let mut bytes = std::fs::read(buffer.path()).unwrap();
+        let last = bytes.len() - 10;
+        bytes[last] ^= 0xff;
+        std::fs::write(buffer.path(), bytes).unwrap();
+        locked.append(&[3; 100]).unwrap();
+        assert_eq!(locked.read_all().unwrap(), vec![vec![1; 100], vec![3; 100]]);
+        let corrupt = std::fs::read(sibling(buffer.path(), ".corrupt")).unwrap();
+        assert_eq!(corrupt.len(), FRAME_HEADER_LEN + 100);
     }
 
     #[test]
@@ -374,7 +417,10 @@ mod tests {
         let buffer = BufferFile::new(dir.join("buffer"), 10, 10);
         let _held = buffer.lock(Duration::from_millis(100)).unwrap();
         let started = Instant::now();
-        assert!(matches!(buffer.lock(Duration::from_millis(50)), Err(BufferError::Locked)));
+        assert!(matches!(
+            buffer.lock(Duration::from_millis(50)),
+            Err(BufferError::Locked)
+        ));
         assert!(started.elapsed() >= Duration::from_millis(50));
     }
 }

@@ -1,0 +1,41 @@
+//! A charm with the disk buffer off (`buffer_max_events = 0`) and a short deadline: one
+//! direct delivery attempt per hook; on failure the trace is dropped with one warning.
+
+use charm_tracing::{Charm, Event, HandlerError, JujuContext, trace_charm};
+
+/// The charm.
+pub struct Unbuffered {
+    ctx: JujuContext,
+}
+
+#[trace_charm(
+    tracing_endpoint = "endpoint",
+    buffer_max_events = 0,
+    export_timeout_ms = 300
+)]
+impl Unbuffered {
+    /// The constructor.
+    pub fn new(ctx: JujuContext) -> Self {
+        Unbuffered { ctx }
+    }
+
+    fn endpoint(&self) -> Option<String> {
+        std::env::var("TRACING_ENDPOINT").ok()
+    }
+
+    fn on_start(&self) -> Result<(), HandlerError> {
+        log::info!("{} started", self.ctx.unit_name());
+        Ok(())
+    }
+}
+
+impl Charm for Unbuffered {
+    fn handle(&mut self, _event: &Event) -> Result<(), HandlerError> {
+        self.on_start()
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    charm_tracing::main(Unbuffered::new)
+}
