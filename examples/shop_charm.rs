@@ -8,12 +8,21 @@
 //!     SHOP_TRACING_ENDPOINT=http://127.0.0.1:4318 target/debug/examples/shop_charm
 //! ```
 //!
-//! The endpoint comes from `SHOP_TRACING_ENDPOINT` here to keep the example small; a real
-//! charm reads it from the `tracing` relation.
+//! The endpoint comes from the `tracing` relation with Tempo (through Juju's hook tools);
+//! `SHOP_TRACING_ENDPOINT` (and `SHOP_TRACING_CA`) override it for local runs such as the
+//! demo.
 
-use charm_tracing::{Charm, Event, HandlerError, JujuContext, trace, trace_charm};
+use charm_tracing::{
+    Charm, Event, HandlerError, JujuContext, TracingEndpointRequirer, charm_tracing_config, trace,
+    trace_charm,
+};
 use std::fmt;
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// Where the charm keeps Tempo's CA certificate (a real charm writes it there when it gets it
+/// from a `certificate_transfer` relation).
+const TEMPO_CA_FILE: &str = "tempo-ca.pem";
 
 /// A configuration problem the charm can recover from.
 #[derive(Debug)]
@@ -64,6 +73,9 @@ pub fn render_config(settings: &str) -> String {
 pub struct ShopCharm {
     ctx: JujuContext,
     store: Store,
+    tracing: TracingEndpointRequirer,
+    tracing_endpoint: Option<String>,
+    server_cert: Option<PathBuf>,
 }
 
 #[trace_charm(
@@ -74,20 +86,29 @@ pub struct ShopCharm {
 impl ShopCharm {
     /// The constructor: not traced; the session starts when it returns.
     pub fn new(ctx: JujuContext) -> Self {
+        let tracing = TracingEndpointRequirer::new("tracing", &["otlp_http"]);
+        let (tracing_endpoint, server_cert) = match std::env::var("SHOP_TRACING_ENDPOINT") {
+            Ok(endpoint) => (
+                Some(endpoint),
+                std::env::var_os("SHOP_TRACING_CA").map(PathBuf::from),
+            ),
+            Err(_) => charm_tracing_config(&tracing, Some(&ctx.charm_dir().join(TEMPO_CA_FILE))),
+        };
         ShopCharm {
             ctx,
             store: Store {
                 rendered: Vec::new(),
             },
+            tracing,
+            tracing_endpoint,
+            server_cert,
         }
     }
 
-    fn tracing_endpoint(&self) -> Option<String> {
-        std::env::var("SHOP_TRACING_ENDPOINT").ok()
-    }
-
-    fn server_cert(&self) -> Option<std::path::PathBuf> {
-        std::env::var_os("SHOP_TRACING_CA").map(Into::into)
+    /// Asks Tempo for an OTLP/HTTP receiver (the leader writes it to the relation).
+    fn on_tracing_relation_created(&mut self) -> Result<(), HandlerError> {
+        self.tracing.request_protocols()?;
+        Ok(())
     }
 
     fn on_install(&mut self) -> Result<(), HandlerError> {
@@ -181,6 +202,7 @@ impl Charm for ShopCharm {
             "do_backup_action" => self.on_do_backup_action(),
             "upgrade_charm" => self.on_upgrade_charm(),
             "remove" => self.on_remove(),
+            "tracing_relation_created" | "leader_elected" => self.on_tracing_relation_created(),
             _ => Ok(()),
         }
     }

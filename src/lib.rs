@@ -46,9 +46,10 @@
 //! ```
 
 pub use charm_tracing_macros::{trace, trace_charm};
+pub use charm_tracing_runtime::relation::{TracingEndpointRequirer, charm_tracing_config};
 pub use charm_tracing_runtime::{
     CertValue, Charm, CharmSpan, ContextError, DisabledGuard, EndpointValue, Event, HandlerError,
-    JujuContext, current_span, disabled, emit, is_enabled, main, shutdown, testing,
+    JujuContext, current_span, disabled, emit, is_enabled, main, relation, shutdown, testing,
 };
 
 /// What the macros expand to. Not a public API.

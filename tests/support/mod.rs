@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod juju;
 pub mod pki;
 pub mod receiver;
 

@@ -1,0 +1,283 @@
+//! Calling Juju hook tools (`relation-get`, `is-leader`, …) as executables on `PATH`, with a
+//! time limit and typed errors.
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a hook tool may run by default.
+pub const DEFAULT_TOOL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A hook tool that did not give a usable answer.
+///
+/// ```
+/// use charm_tracing_runtime::relation::HookToolError;
+///
+/// let error = HookToolError::PermissionDenied { tool: "relation-get".into(), message: "ERROR permission denied".into() };
+/// assert!(error.is_permission_denied());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookToolError {
+    /// The tool is not on `PATH` (not running under Juju?).
+    NotFound {
+        /// The tool's name.
+        tool: String,
+    },
+    /// Juju said `ERROR permission denied` (a non-leader touching its app databag).
+    PermissionDenied {
+        /// The tool's name.
+        tool: String,
+        /// What it printed on stderr.
+        message: String,
+    },
+    /// The tool exited non-zero.
+    Failed {
+        /// The tool's name.
+        tool: String,
+        /// Its exit code, if it exited.
+        code: Option<i32>,
+        /// What it printed on stderr.
+        message: String,
+    },
+    /// The tool's output was not what Juju prints.
+    BadOutput {
+        /// The tool's name.
+        tool: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The tool ran longer than the limit and was killed.
+    TimedOut {
+        /// The tool's name.
+        tool: String,
+        /// The limit.
+        after: Duration,
+    },
+    /// The tool could not be run or read.
+    Io {
+        /// The tool's name.
+        tool: String,
+        /// The error.
+        message: String,
+    },
+}
+
+impl HookToolError {
+    /// Whether Juju refused the call for lack of leadership.
+    ///
+    /// ```
+    /// use charm_tracing_runtime::relation::HookToolError;
+    /// assert!(!HookToolError::NotFound { tool: "is-leader".into() }.is_permission_denied());
+    /// ```
+    pub fn is_permission_denied(&self) -> bool {
+        matches!(self, HookToolError::PermissionDenied { .. })
+    }
+}
+
+impl fmt::Display for HookToolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HookToolError::NotFound { tool } => {
+                write!(
+                    f,
+                    "hook tool {tool} not found on PATH (not running under Juju?)"
+                )
+            }
+            HookToolError::PermissionDenied { tool, message } => write!(f, "{tool}: {message}"),
+            HookToolError::Failed {
+                tool,
+                code,
+                message,
+            } => match code {
+                Some(code) => write!(f, "{tool} exited with {code}: {message}"),
+                None => write!(f, "{tool} was killed: {message}"),
+            },
+            HookToolError::BadOutput { tool, reason } => write!(f, "{tool}: {reason}"),
+            HookToolError::TimedOut { tool, after } => {
+                write!(f, "{tool} did not finish within {} ms", after.as_millis())
+            }
+            HookToolError::Io { tool, message } => write!(f, "{tool}: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for HookToolError {}
+
+/// Runs hook tools with a time limit.
+///
+/// ```
+/// use charm_tracing_runtime::relation::HookTools;
+/// use std::time::Duration;
+///
+/// let tools = HookTools::new().with_timeout(Duration::from_secs(2));
+/// assert!(tools.run("no-such-juju-tool", ["--format=json"]).is_err());
+/// ```
+#[derive(Clone, Debug)]
+pub struct HookTools {
+    timeout: Duration,
+    dir: Option<std::path::PathBuf>,
+}
+
+impl Default for HookTools {
+    fn default() -> Self {
+        HookTools::new()
+    }
+}
+
+impl HookTools {
+    /// Tools with the default limit (5 s).
+    ///
+    /// ```
+    /// let _tools = charm_tracing_runtime::relation::HookTools::new();
+    /// ```
+    pub fn new() -> Self {
+        HookTools {
+            timeout: DEFAULT_TOOL_TIMEOUT,
+            dir: None,
+        }
+    }
+
+    /// Tools taken from `dir` instead of `PATH`.
+    ///
+    /// ```
+    /// let _tools = charm_tracing_runtime::relation::HookTools::new().with_dir("/var/lib/juju/tools/unit-shop-0");
+    /// ```
+    pub fn with_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.dir = Some(dir.into());
+        self
+    }
+
+    /// Tools killed after `timeout`.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let _tools = charm_tracing_runtime::relation::HookTools::new().with_timeout(Duration::from_millis(500));
+    /// ```
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Runs `tool` with `args`; returns its stdout.
+    ///
+    /// ```
+    /// # use charm_tracing_runtime::relation::{HookTools, HookToolError};
+    /// let error = HookTools::new().run("no-such-juju-tool", ["x"]).unwrap_err();
+    /// assert!(matches!(error, HookToolError::NotFound { .. }));
+    /// ```
+    pub fn run<I, S>(&self, tool: &str, args: I) -> Result<String, HookToolError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let io = |e: std::io::Error| HookToolError::Io {
+            tool: tool.to_owned(),
+            message: e.to_string(),
+        };
+        let program = match &self.dir {
+            Some(dir) => dir.join(tool),
+            None => std::path::PathBuf::from(tool),
+        };
+        let mut child = match Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+        {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(HookToolError::NotFound {
+                    tool: tool.to_owned(),
+                });
+            }
+            Err(e) => return Err(io(e)),
+        };
+        // Drain both pipes on threads so a chatty tool cannot block on a full pipe.
+        let drain = |pipe: Option<Box<dyn Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut buffer = Vec::new();
+                if let Some(mut pipe) = pipe {
+                    let _ = pipe.read_to_end(&mut buffer);
+                }
+                buffer
+            })
+        };
+        let stdout = drain(
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
+        let stderr = drain(
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
+        let deadline = Instant::now() + self.timeout;
+        let status = loop {
+            match child.try_wait().map_err(io)? {
+                Some(status) => break status,
+                None if Instant::now() >= deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(HookToolError::TimedOut {
+                        tool: tool.to_owned(),
+                        after: self.timeout,
+                    });
+                }
+                None => std::thread::sleep(Duration::from_millis(1)),
+            }
+        };
+        let stdout = stdout.join().unwrap_or_default();
+        let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default())
+            .trim()
+            .to_owned();
+        if !status.success() {
+            if stderr.contains("permission denied") {
+                return Err(HookToolError::PermissionDenied {
+                    tool: tool.to_owned(),
+                    message: stderr,
+                });
+            }
+            return Err(HookToolError::Failed {
+                tool: tool.to_owned(),
+                code: status.code(),
+                message: stderr,
+            });
+        }
+        String::from_utf8(stdout).map_err(|_| HookToolError::BadOutput {
+            tool: tool.to_owned(),
+            reason: "output is not UTF-8".to_owned(),
+        })
+    }
+
+    /// Runs `tool` with `args` and parses its stdout as JSON.
+    ///
+    /// ```
+    /// # use charm_tracing_runtime::relation::HookTools;
+    /// assert!(HookTools::new().run_json("no-such-juju-tool", ["--format=json"]).is_err());
+    /// ```
+    pub fn run_json<I, S>(&self, tool: &str, args: I) -> Result<serde_json::Value, HookToolError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let output = self.run(tool, args)?;
+        serde_json::from_str(&output).map_err(|e| HookToolError::BadOutput {
+            tool: tool.to_owned(),
+            reason: format!("not JSON ({e}): {:?}", truncate(&output)),
+        })
+    }
+}
+
+fn truncate(text: &str) -> &str {
+    let end = text
+        .char_indices()
+        .nth(120)
+        .map_or(text.len(), |(index, _)| index);
+    &text[..end]
+}
