@@ -1,7 +1,8 @@
 //! The OpenTelemetry API side: charm spans as `opentelemetry::trace::Span`s, and a global
 //! tracer provider whose spans join the hook's trace as children of the current charm span.
 
-use crate::record::{EventRecord, SpanRecord, StatusRecord};
+use crate::clock::unix_nanos;
+use crate::record::{EventRecord, SpanRecord, Stamp, StatusRecord};
 use crate::session::{self, Session};
 use opentelemetry::trace::{
     SpanBuilder, SpanContext, SpanId, Status, TraceContextExt, TraceFlags, TraceState, Tracer,
@@ -9,8 +10,42 @@ use opentelemetry::trace::{
 };
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Once};
 use std::time::SystemTime;
+
+/// Spans started through the OpenTelemetry API and not yet ended, in the whole process.
+/// While there are none, the hot path never looks at the OpenTelemetry context.
+static MANUAL_LIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// The span started through the OpenTelemetry API that is active in this thread's context,
+/// if any belongs to `session`.
+#[inline]
+pub(crate) fn active_manual_span(session: &Session) -> Option<SpanId> {
+    if MANUAL_LIVE.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
+    Context::map_current(|cx| {
+        let span = cx.span();
+        let active = span.span_context();
+        (active.is_valid()
+            && active.trace_id() == session.trace_id
+            && active.span_id() != session.root_id)
+            .then(|| active.span_id())
+    })
+}
+
+/// A context whose active span is the proxy: "the current charm span on this thread",
+/// resolved at each call. Attached once per session thread, it makes `get_active_span` and
+/// the global tracer see charm spans without a context switch per traced call. Its
+/// `span_context()` is the root's.
+pub(crate) fn proxy_context(session: &Arc<Session>) -> Context {
+    Context::new().with_span(CharmSpan {
+        span_context: span_context(session, session.root_id),
+        target: Target::Proxy(Arc::downgrade(session)),
+        ends_on_drop: false,
+    })
+}
 
 /// A span of the hook's trace, seen through the OpenTelemetry [`Span`] API.
 ///
@@ -27,10 +62,19 @@ use std::time::SystemTime;
 /// assert!(charm_tracing_runtime::current_span().is_none());
 /// ```
 pub struct CharmSpan {
-    session: Option<Arc<Session>>,
-    index: usize,
+    target: Target,
     span_context: SpanContext,
     ends_on_drop: bool,
+}
+
+/// Which span a handle acts on.
+enum Target {
+    /// Span `index` of the session.
+    Fixed(Arc<Session>, usize),
+    /// The current charm span of the calling thread, in this session.
+    Proxy(std::sync::Weak<Session>),
+    /// Nothing: outside a session, or tracing off.
+    Inert,
 }
 
 impl std::fmt::Debug for CharmSpan {
@@ -56,24 +100,31 @@ impl CharmSpan {
     pub(crate) fn borrowed(session: Arc<Session>, index: usize, span_id: SpanId) -> Self {
         CharmSpan {
             span_context: span_context(&session, span_id),
-            session: Some(session),
-            index,
+            target: Target::Fixed(session, index),
             ends_on_drop: false,
         }
     }
 
     fn inert() -> Self {
         CharmSpan {
-            session: None,
-            index: 0,
+            target: Target::Inert,
             span_context: SpanContext::empty_context(),
             ends_on_drop: false,
         }
     }
 
     fn update(&self, f: impl FnOnce(&mut SpanRecord)) {
-        if let Some(session) = &self.session {
-            session.with_span(self.index, f);
+        match &self.target {
+            Target::Fixed(session, index) => {
+                session.with_span(*index, f);
+            }
+            Target::Proxy(session) => {
+                if let Some(session) = session.upgrade() {
+                    let index = crate::span::top().map_or(0, |frame| frame.index);
+                    session.with_span(index, f);
+                }
+            }
+            Target::Inert => {}
         }
     }
 
@@ -102,7 +153,7 @@ impl opentelemetry::trace::Span for CharmSpan {
         self.update(|record| {
             record.events.push(EventRecord {
                 name,
-                time: timestamp,
+                time: Stamp::Unix(unix_nanos(timestamp)),
                 attributes,
             })
         });
@@ -113,7 +164,11 @@ impl opentelemetry::trace::Span for CharmSpan {
     }
 
     fn is_recording(&self) -> bool {
-        self.session.as_ref().is_some_and(|s| s.is_open())
+        match &self.target {
+            Target::Fixed(session, _) => session.is_open(),
+            Target::Proxy(session) => session.upgrade().is_some_and(|s| s.is_open()),
+            Target::Inert => false,
+        }
     }
 
     fn set_attribute(&mut self, attribute: KeyValue) {
@@ -148,8 +203,9 @@ impl opentelemetry::trace::Span for CharmSpan {
     fn end_with_timestamp(&mut self, timestamp: SystemTime) {
         if self.ends_on_drop {
             self.ends_on_drop = false;
-            if let Some(session) = &self.session {
-                session.close_span_at(self.index, None, timestamp);
+            MANUAL_LIVE.fetch_sub(1, Ordering::Relaxed);
+            if let Target::Fixed(session, index) = &self.target {
+                session.close_span_at(*index, None, Stamp::Unix(unix_nanos(timestamp)));
             }
         }
     }
@@ -176,13 +232,10 @@ impl Drop for CharmSpan {
 /// ```
 pub fn current_span() -> Option<CharmSpan> {
     let session = session::current()?;
-    let active = Context::map_current(|cx| cx.span().span_context().clone());
-    let span_id = if active.is_valid() && active.trace_id() == session.trace_id {
-        active.span_id()
-    } else {
-        session.root_id
+    let (span_id, index) = match crate::span::top() {
+        Some(frame) => (frame.span_id, frame.index),
+        None => (session.root_id, 0),
     };
-    let index = session.index_of(span_id)?;
     Some(CharmSpan::borrowed(session, index, span_id))
 }
 
@@ -206,16 +259,25 @@ impl Tracer for BridgeTracer {
     type Span = CharmSpan;
 
     fn build_with_context(&self, builder: SpanBuilder, parent_cx: &Context) -> CharmSpan {
-        if !crate::enabled::not_suppressed() {
+        if !session::gate_open() {
             return CharmSpan::inert();
         }
         let Some(session) = session::current() else {
             return CharmSpan::inert();
         };
         let span_id = session::new_span_id();
-        let mut record = SpanRecord::open(builder.name, span_id, session.parent_in(parent_cx));
+        let explicit = parent_cx.span().span_context().clone();
+        let parent = if explicit.is_valid()
+            && explicit.trace_id() == session.trace_id
+            && explicit.span_id() != session.root_id
+        {
+            explicit.span_id()
+        } else {
+            crate::span::parent_for_new_span(&session).0
+        };
+        let mut record = SpanRecord::open(builder.name, span_id, parent);
         if let Some(start) = builder.start_time {
-            record.start = start;
+            record.start = Stamp::Unix(unix_nanos(start));
         }
         if let Some(kind) = builder.span_kind {
             record.kind = kind;
@@ -226,18 +288,20 @@ impl Tracer for BridgeTracer {
                 .into_iter()
                 .map(|event| EventRecord {
                     name: event.name,
-                    time: event.timestamp,
+                    time: Stamp::Unix(unix_nanos(event.timestamp)),
                     attributes: event.attributes,
                 })
                 .collect();
         }
         match session.open_record(record) {
-            Some(index) => CharmSpan {
-                span_context: span_context(&session, span_id),
-                session: Some(session),
-                index,
-                ends_on_drop: true,
-            },
+            Some(index) => {
+                MANUAL_LIVE.fetch_add(1, Ordering::Relaxed);
+                CharmSpan {
+                    span_context: span_context(&session, span_id),
+                    target: Target::Fixed(session, index),
+                    ends_on_drop: true,
+                }
+            }
             None => CharmSpan::inert(),
         }
     }

@@ -1,10 +1,7 @@
 //! Whether tracing is on: `CHARM_TRACING_ENABLED` and the `disabled()` guard.
 
+use crate::session;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// Live [`DisabledGuard`]s in this process.
-static DISABLED_GUARDS: AtomicUsize = AtomicUsize::new(0);
 
 fn env_enabled() -> bool {
     static ENV: OnceLock<bool> = OnceLock::new();
@@ -28,14 +25,7 @@ fn enabled_by_env_value(value: Option<String>) -> bool {
 /// assert_eq!(charm_tracing_runtime::is_enabled(), before);
 /// ```
 pub fn is_enabled() -> bool {
-    not_suppressed() && env_enabled()
-}
-
-/// The hot-path check: no `disabled()` guard alive. (The environment is checked once,
-/// when the session starts: without it there is no session.)
-#[inline(always)]
-pub(crate) fn not_suppressed() -> bool {
-    DISABLED_GUARDS.load(Ordering::Relaxed) == 0
+    session::not_disabled() && env_enabled()
 }
 
 /// Whether a new session may start.
@@ -53,7 +43,7 @@ pub(crate) fn session_allowed() -> bool {
 /// ```
 #[must_use = "tracing is back on as soon as the guard is dropped"]
 pub fn disabled() -> DisabledGuard {
-    DISABLED_GUARDS.fetch_add(1, Ordering::SeqCst);
+    session::add_disabled_guard();
     DisabledGuard { _private: () }
 }
 
@@ -69,7 +59,7 @@ pub struct DisabledGuard {
 
 impl Drop for DisabledGuard {
     fn drop(&mut self) {
-        DISABLED_GUARDS.fetch_sub(1, Ordering::SeqCst);
+        session::remove_disabled_guard();
     }
 }
 
@@ -89,13 +79,13 @@ mod tests {
     #[test]
     fn guard_restores_even_on_panic() {
         // The only test in this binary that takes guards.
-        let before = DISABLED_GUARDS.load(Ordering::SeqCst);
+        assert!(session::not_disabled());
         let result = std::panic::catch_unwind(|| {
             let _off = disabled();
-            assert!(!not_suppressed());
+            assert!(!session::not_disabled());
             panic!("inside");
         });
         assert!(result.is_err());
-        assert_eq!(DISABLED_GUARDS.load(Ordering::SeqCst), before);
+        assert!(session::not_disabled());
     }
 }

@@ -1,9 +1,10 @@
 //! One hook's spans as one OTLP `ExportTraceServiceRequest` (protobuf): the record that is
 //! delivered and buffered.
 
+use crate::clock::Converter;
 use crate::config::CharmConfig;
 use crate::context::JujuContext;
-use crate::record::{EventRecord, SpanRecord, StatusRecord};
+use crate::record::{EventRecord, SpanRecord, Stamp, StatusRecord};
 use crate::session::Session;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanId, SpanKind};
@@ -14,7 +15,6 @@ use opentelemetry_proto::tonic::trace::v1::{self as proto, ResourceSpans, ScopeS
 use opentelemetry_proto::transform::common::tonic::Attributes;
 use opentelemetry_sdk::resource::TelemetryResourceDetector;
 use prost::Message;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The resource attributes of every span of the hook (SPEC §4), with the SDK's
 /// `telemetry.sdk.*`.
@@ -41,9 +41,11 @@ pub(crate) fn resource_attributes(
         .collect()
 }
 
-fn unix_nanos(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+fn unix_nanos(stamp: Stamp, clock: &Converter) -> u64 {
+    match stamp {
+        Stamp::Ticks(ticks) => clock.unix_nanos(ticks),
+        Stamp::Unix(nanos) => nanos,
+    }
 }
 
 fn proto_attributes(
@@ -62,9 +64,9 @@ fn proto_kind(kind: &SpanKind) -> proto::span::SpanKind {
     }
 }
 
-fn proto_event(event: &EventRecord) -> proto::span::Event {
+fn proto_event(event: &EventRecord, clock: &Converter) -> proto::span::Event {
     proto::span::Event {
-        time_unix_nano: unix_nanos(event.time),
+        time_unix_nano: unix_nanos(event.time, clock),
         name: event.name.clone().into_owned(),
         attributes: proto_attributes(&event.attributes),
         ..Default::default()
@@ -83,7 +85,7 @@ fn proto_status(status: &StatusRecord) -> proto::Status {
     }
 }
 
-fn proto_span(session: &Session, span: &SpanRecord) -> proto::Span {
+fn proto_span(session: &Session, span: &SpanRecord, clock: &Converter) -> proto::Span {
     let parent_span_id = if span.parent_id == SpanId::INVALID {
         Vec::new()
     } else {
@@ -96,10 +98,10 @@ fn proto_span(session: &Session, span: &SpanRecord) -> proto::Span {
         parent_span_id,
         name: span.name.clone().into_owned(),
         kind: proto_kind(&span.kind) as i32,
-        start_time_unix_nano: unix_nanos(span.start),
-        end_time_unix_nano: unix_nanos(end),
+        start_time_unix_nano: unix_nanos(span.start, clock),
+        end_time_unix_nano: unix_nanos(end, clock),
         attributes: proto_attributes(&span.attributes),
-        events: span.events.iter().map(proto_event).collect(),
+        events: span.events.iter().map(|e| proto_event(e, clock)).collect(),
         status: Some(proto_status(&span.status)),
         ..Default::default()
     }
@@ -107,7 +109,11 @@ fn proto_span(session: &Session, span: &SpanRecord) -> proto::Span {
 
 /// The hook's record: its spans, in end order, under one resource and one scope named after
 /// the service.
-pub(crate) fn build_request(session: &Session, spans: &[SpanRecord]) -> ExportTraceServiceRequest {
+pub(crate) fn build_request(
+    session: &Session,
+    spans: &[SpanRecord],
+    clock: &Converter,
+) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: Some(Resource {
@@ -119,7 +125,10 @@ pub(crate) fn build_request(session: &Session, spans: &[SpanRecord]) -> ExportTr
                     name: session.service_name.clone(),
                     ..Default::default()
                 }),
-                spans: spans.iter().map(|span| proto_span(session, span)).collect(),
+                spans: spans
+                    .iter()
+                    .map(|span| proto_span(session, span, clock))
+                    .collect(),
                 ..Default::default()
             }],
             ..Default::default()
@@ -128,6 +137,10 @@ pub(crate) fn build_request(session: &Session, spans: &[SpanRecord]) -> ExportTr
 }
 
 /// The hook's record, encoded once.
-pub(crate) fn encode_request(session: &Session, spans: &[SpanRecord]) -> Vec<u8> {
-    build_request(session, spans).encode_to_vec()
+pub(crate) fn encode_request(
+    session: &Session,
+    spans: &[SpanRecord],
+    clock: &Converter,
+) -> Vec<u8> {
+    build_request(session, spans, clock).encode_to_vec()
 }

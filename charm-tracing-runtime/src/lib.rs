@@ -15,6 +15,7 @@
 
 mod bridge;
 pub mod buffer;
+mod clock;
 mod config;
 mod context;
 mod delivery;

@@ -3,13 +3,27 @@
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanId, SpanKind};
 use std::borrow::Cow;
-use std::time::SystemTime;
+
+/// A point in time: clock ticks (ours, cheap) or Unix nanoseconds (given through the
+/// OpenTelemetry API). Ticks become Unix nanoseconds when the record is encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stamp {
+    Ticks(u64),
+    Unix(u64),
+}
+
+impl Stamp {
+    #[inline(always)]
+    pub fn now() -> Self {
+        Stamp::Ticks(crate::clock::ticks())
+    }
+}
 
 /// A span event (`add_event`), kept until the hook's record is encoded.
 #[derive(Clone, Debug)]
 pub(crate) struct EventRecord {
     pub name: Cow<'static, str>,
-    pub time: SystemTime,
+    pub time: Stamp,
     pub attributes: Vec<KeyValue>,
 }
 
@@ -28,21 +42,22 @@ pub(crate) struct SpanRecord {
     pub span_id: SpanId,
     pub parent_id: SpanId,
     pub kind: SpanKind,
-    pub start: SystemTime,
-    pub end: Option<(SystemTime, u64)>,
+    pub start: Stamp,
+    pub end: Option<(Stamp, u64)>,
     pub status: StatusRecord,
     pub attributes: Vec<KeyValue>,
     pub events: Vec<EventRecord>,
 }
 
 impl SpanRecord {
+    #[inline]
     pub fn open(name: Cow<'static, str>, span_id: SpanId, parent_id: SpanId) -> Self {
         SpanRecord {
             name,
             span_id,
             parent_id,
             kind: SpanKind::Internal,
-            start: SystemTime::now(),
+            start: Stamp::now(),
             end: None,
             status: StatusRecord::Unset,
             attributes: Vec::new(),
@@ -62,7 +77,7 @@ impl SpanRecord {
         }
         self.events.push(EventRecord {
             name: Cow::Borrowed("exception"),
-            time: SystemTime::now(),
+            time: Stamp::now(),
             attributes,
         });
     }

@@ -5,19 +5,19 @@
 //! private session instead, bound to that thread, so parallel tests never see each other's
 //! spans.
 
+use crate::clock::{Anchor, Converter};
 use crate::config::CharmConfig;
 use crate::context::JujuContext;
 use crate::delivery::{self, DeliveryPlan};
-use crate::record::{ErrorInfo, SpanRecord};
-use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
-use opentelemetry::{Context, KeyValue};
+use crate::record::{ErrorInfo, SpanRecord, Stamp};
+use opentelemetry::KeyValue;
+use opentelemetry::trace::{SpanId, TraceId};
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::SystemTime;
 
 /// One hook's trace while it runs.
 pub(crate) struct Session {
@@ -28,6 +28,8 @@ pub(crate) struct Session {
     delivery: DeliveryPlan,
     spans: Mutex<SpanTable>,
     closed: AtomicBool,
+    /// When the session started, to convert span ticks to wall time.
+    started: Anchor,
     /// `Some` for a test harness session: the encoded record lands here instead of the network.
     capture: Option<Mutex<Option<Vec<u8>>>>,
 }
@@ -49,6 +51,45 @@ thread_local! {
 }
 
 static GLOBAL: OnceLock<Arc<Session>> = OnceLock::new();
+
+/// The hot path's one check. Low 16 bits: open sessions in the process; high 16 bits: live
+/// `disabled()` guards. Spans are recorded only when sessions are open and no guard lives.
+static GATE: AtomicU32 = AtomicU32::new(0);
+const DISABLED_UNIT: u32 = 1 << 16;
+
+/// Whether any span may be recorded now: one relaxed load.
+#[inline(always)]
+pub(crate) fn gate_open() -> bool {
+    GATE.load(Ordering::Relaxed).wrapping_sub(1) < 0xFFFF
+}
+
+/// Whether no `disabled()` guard lives.
+pub(crate) fn not_disabled() -> bool {
+    GATE.load(Ordering::Relaxed) < DISABLED_UNIT
+}
+
+pub(crate) fn add_disabled_guard() {
+    GATE.fetch_add(DISABLED_UNIT, Ordering::SeqCst);
+}
+
+pub(crate) fn remove_disabled_guard() {
+    GATE.fetch_sub(DISABLED_UNIT, Ordering::SeqCst);
+}
+
+/// Runs `f` on this thread's open session, without touching its reference count.
+#[inline]
+pub(crate) fn with_current<R>(f: impl FnOnce(&Session) -> R) -> Option<R> {
+    if HARNESS.try_with(Cell::get).unwrap_or(false) {
+        return BOUND
+            .try_with(|bound| match bound.try_borrow() {
+                Ok(bound) => bound.as_deref().filter(|s| s.is_open()).map(f),
+                Err(_) => None,
+            })
+            .ok()
+            .flatten();
+    }
+    GLOBAL.get().filter(|s| s.is_open()).map(|s| f(s))
+}
 
 /// The open session this thread records into, if any.
 #[inline]
@@ -119,16 +160,22 @@ pub fn start_session(
             return;
         }
     };
+    crate::clock::init();
     let delivery = DeliveryPlan::new(config, &ctx, endpoint(), cert());
     let session = Arc::new(Session::new(config, &ctx, delivery, harness));
     log::info!("Starting root trace with id='{}'.", session.trace_id);
     crate::panics::install_hook();
     crate::bridge::register_global_provider();
+    let proxy = crate::bridge::proxy_context(&session);
     if harness {
         let _ = BOUND.try_with(|bound| *bound.borrow_mut() = Some(session));
     } else if GLOBAL.set(session).is_ok() {
         crate::exit::flush_at_exit();
+    } else {
+        return;
     }
+    GATE.fetch_add(1, Ordering::SeqCst);
+    crate::span::attach_proxy(proxy);
 }
 
 /// Ends the session: closes open spans, encodes the hook's record once and delivers it.
@@ -141,6 +188,7 @@ pub fn start_session(
 /// ```
 pub fn shutdown() {
     if let Some(session) = owned_by_this_thread() {
+        crate::span::detach_proxy();
         session.finish();
     }
 }
@@ -182,6 +230,7 @@ impl Session {
                 ..SpanTable::default()
             }),
             closed: AtomicBool::new(false),
+            started: Anchor::now(),
             capture: capture.then(|| Mutex::new(None)),
         }
     }
@@ -189,19 +238,6 @@ impl Session {
     #[inline]
     pub fn is_open(&self) -> bool {
         !self.closed.load(Ordering::Acquire)
-    }
-
-    /// The span a new span in `cx` hangs under: the context's span if it belongs to this
-    /// trace, else the root.
-    #[inline]
-    pub fn parent_in(&self, cx: &Context) -> SpanId {
-        let span = cx.span();
-        let parent = span.span_context();
-        if parent.is_valid() && parent.trace_id() == self.trace_id {
-            parent.span_id()
-        } else {
-            self.root_id
-        }
     }
 
     /// Opens a span; `None` once the session is sealed.
@@ -234,10 +270,10 @@ impl Session {
     /// Ends span `index`, failed with `error` if given. Ending twice keeps the first end.
     #[inline]
     pub fn close_span(&self, index: usize, error: Option<&ErrorInfo>) {
-        self.close_span_at(index, error, SystemTime::now());
+        self.close_span_at(index, error, Stamp::now());
     }
 
-    pub fn close_span_at(&self, index: usize, error: Option<&ErrorInfo>, end: SystemTime) {
+    pub fn close_span_at(&self, index: usize, error: Option<&ErrorInfo>, end: Stamp) {
         let mut table = lock(&self.spans);
         let seq = table.next_end_seq;
         if let Some(record) = table.records.get_mut(index) {
@@ -262,15 +298,6 @@ impl Session {
             .map(f)
     }
 
-    /// The index of open span `span_id`.
-    pub fn index_of(&self, span_id: SpanId) -> Option<usize> {
-        let table = lock(&self.spans);
-        table
-            .records
-            .iter()
-            .rposition(|r| r.span_id == span_id && r.end.is_none())
-    }
-
     /// Marks the root span failed: the hook failed.
     pub fn fail_root(&self, error: &ErrorInfo) {
         self.with_span(0, |root| root.record_error(error));
@@ -281,7 +308,7 @@ impl Session {
     fn seal(&self) -> Vec<SpanRecord> {
         let mut table = lock(&self.spans);
         table.sealed = true;
-        let now = SystemTime::now();
+        let now = Stamp::now();
         let mut seq = table.next_end_seq;
         for record in table.records.iter_mut().rev() {
             if record.end.is_none() {
@@ -300,8 +327,10 @@ impl Session {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
+        GATE.fetch_sub(1, Ordering::SeqCst);
         let spans = self.seal();
-        let record = crate::encode::encode_request(self, &spans);
+        let clock = Converter::new(self.started, Anchor::now());
+        let record = crate::encode::encode_request(self, &spans, &clock);
         match &self.capture {
             Some(slot) => {
                 *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(record);

@@ -1,21 +1,97 @@
 //! The hot path: what every traced call does to open and close its span.
 //!
-//! A span is a record in the session's table plus an OpenTelemetry [`Context`] holding a
-//! handle to it, attached for the duration of the call, so the global OpenTelemetry API sees
-//! the charm span as the active one.
+//! A span is a record in the session's table and a frame on this thread's span stack; the
+//! stack gives parents. The OpenTelemetry context is not touched per call: a proxy span,
+//! attached once per session thread, stands for "the current charm span" (see
+//! [`crate::bridge`]).
 
-use crate::bridge::CharmSpan;
 use crate::outcome::ErrorView;
-use crate::record::{ErrorInfo, EventRecord};
+use crate::record::{ErrorInfo, EventRecord, Stamp};
 use crate::session::{self, Session};
-use opentelemetry::trace::TraceContextExt;
-use opentelemetry::{Context, ContextGuard};
+use opentelemetry::ContextGuard;
+use opentelemetry::trace::SpanId;
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::SystemTime;
+
+/// One open span on this thread's stack.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Frame {
+    pub span_id: SpanId,
+    pub index: usize,
+    /// The manual (OpenTelemetry API) span that was active when this one started.
+    pub entered_under: SpanId,
+}
+
+thread_local! {
+    static STACK: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
+    /// Never dropped by the thread-local destructor: at process exit the OpenTelemetry
+    /// context may already be gone, and touching it there would abort.
+    static PROXY: RefCell<Option<ManuallyDrop<ContextGuard>>> = const { RefCell::new(None) };
+}
+
+/// The innermost open charm span on this thread.
+pub(crate) fn top() -> Option<Frame> {
+    STACK
+        .try_with(|stack| stack.try_borrow().ok().and_then(|s| s.last().copied()))
+        .ok()
+        .flatten()
+}
+
+fn push(frame: Frame) {
+    let _ = STACK.try_with(|stack| {
+        if let Ok(mut stack) = stack.try_borrow_mut() {
+            stack.push(frame);
+        }
+    });
+}
+
+fn pop(index: usize) {
+    let _ = STACK.try_with(|stack| {
+        if let Ok(mut stack) = stack.try_borrow_mut()
+            && let Some(position) = stack.iter().rposition(|f| f.index == index)
+        {
+            stack.truncate(position);
+        }
+    });
+}
+
+/// Keeps the proxy context attached on the session's thread until shutdown.
+pub(crate) fn attach_proxy(proxy: opentelemetry::Context) {
+    let _ = PROXY.try_with(|slot| {
+        if let Ok(mut slot) = slot.try_borrow_mut() {
+            *slot = Some(ManuallyDrop::new(proxy.attach()));
+        }
+    });
+}
+
+pub(crate) fn detach_proxy() {
+    let guard = PROXY
+        .try_with(|slot| slot.try_borrow_mut().ok().and_then(|mut s| s.take()))
+        .ok()
+        .flatten();
+    if let Some(guard) = guard {
+        drop(ManuallyDrop::into_inner(guard));
+    }
+}
+
+/// The parent of a new span: the innermost charm span, unless a span started through the
+/// OpenTelemetry API is active and newer; the root when there is neither.
+pub(crate) fn parent_for_new_span(session: &Session) -> (SpanId, SpanId) {
+    let top = top();
+    let manual = crate::bridge::active_manual_span(session);
+    let parent = match (top, manual) {
+        (Some(frame), Some(manual)) if frame.entered_under != manual => manual,
+        (Some(frame), _) => frame.span_id,
+        (None, Some(manual)) => manual,
+        (None, None) => session.root_id,
+    };
+    (parent, manual.unwrap_or(SpanId::INVALID))
+}
 
 /// Keeps a traced call's span open; generated code ends it with [`SpanGuard::finish`].
 /// Dropped during a panic, it marks the span failed.
@@ -30,26 +106,11 @@ use std::time::SystemTime;
 /// ```
 #[must_use = "the span ends when the guard is finished or dropped"]
 pub struct SpanGuard {
-    active: Option<ActiveSpan>,
-}
-
-struct ActiveSpan {
-    session: Arc<Session>,
+    /// The span's index in the session table; `usize::MAX` when not recording.
     index: usize,
-    _attached: ContextGuard,
 }
 
-impl ActiveSpan {
-    fn end(self, error: Option<&ErrorInfo>) {
-        let ActiveSpan {
-            session,
-            index,
-            _attached,
-        } = self;
-        drop(_attached);
-        session.close_span(index, error);
-    }
-}
+const INACTIVE: usize = usize::MAX;
 
 /// Opens a span named `name` under the current span, if a session is recording.
 ///
@@ -57,48 +118,47 @@ impl ActiveSpan {
 /// let guard = charm_tracing_runtime::span::enter("method call: Workload.configure");
 /// guard.finish(None);
 /// ```
-#[inline]
+#[inline(always)]
 pub fn enter(name: &'static str) -> SpanGuard {
+    if !session::gate_open() {
+        return SpanGuard { index: INACTIVE };
+    }
     enter_named(Cow::Borrowed(name))
 }
 
-#[inline]
+#[inline(never)]
 pub(crate) fn enter_named(name: Cow<'static, str>) -> SpanGuard {
-    if !crate::enabled::not_suppressed() {
-        return SpanGuard { active: None };
+    if !session::gate_open() {
+        return SpanGuard { index: INACTIVE };
     }
-    let Some(session) = session::current() else {
-        return SpanGuard { active: None };
-    };
-    let span_id = session::new_span_id();
-    let opened = Context::map_current(|cx| {
-        let parent = session.parent_in(cx);
+    let opened = session::with_current(|session| {
+        let (parent, entered_under) = parent_for_new_span(session);
+        let span_id = session::new_span_id();
         let index = session.open_span(name, span_id, parent)?;
-        let handle = CharmSpan::borrowed(session.clone(), index, span_id);
-        Some((index, cx.with_span(handle)))
+        push(Frame {
+            span_id,
+            index,
+            entered_under,
+        });
+        Some(index)
     });
-    match opened {
-        Some((index, cx)) => SpanGuard {
-            active: Some(ActiveSpan {
-                session,
-                index,
-                _attached: cx.attach(),
-            }),
-        },
-        None => SpanGuard { active: None },
+    SpanGuard {
+        index: opened.flatten().unwrap_or(INACTIVE),
     }
 }
 
 /// Opens an event span, `event: {kind}`, with its span event `{kind}`.
 pub(crate) fn enter_event(kind: &str) -> SpanGuard {
     let guard = enter_named(Cow::Owned(format!("event: {kind}")));
-    if let Some(active) = &guard.active {
-        active.session.with_span(active.index, |record| {
-            record.events.push(EventRecord {
-                name: Cow::Owned(kind.to_owned()),
-                time: SystemTime::now(),
-                attributes: Vec::new(),
-            });
+    if guard.is_recording() {
+        session::with_current(|session| {
+            session.with_span(guard.index, |record| {
+                record.events.push(EventRecord {
+                    name: Cow::Owned(kind.to_owned()),
+                    time: Stamp::now(),
+                    attributes: Vec::new(),
+                });
+            })
         });
     }
     guard
@@ -110,11 +170,11 @@ impl SpanGuard {
     /// ```
     /// charm_tracing_runtime::span::enter("function call: f").finish(None);
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn finish(mut self, error: Option<ErrorView<'_>>) {
-        if let Some(active) = self.active.take() {
+        if self.index != INACTIVE {
             let info = error.map(|view| view.to_info());
-            active.end(info.as_ref());
+            end(std::mem::replace(&mut self.index, INACTIVE), info.as_ref());
         }
     }
 
@@ -124,30 +184,37 @@ impl SpanGuard {
     /// assert!(!charm_tracing_runtime::span::enter("function call: f").is_recording());
     /// ```
     pub fn is_recording(&self) -> bool {
-        self.active.is_some()
+        self.index != INACTIVE
     }
 }
 
+#[inline(never)]
+fn end(index: usize, error: Option<&ErrorInfo>) {
+    pop(index);
+    session::with_current(|session| session.close_span(index, error));
+}
+
 impl Drop for SpanGuard {
+    #[inline(always)]
     fn drop(&mut self) {
-        if let Some(active) = self.active.take() {
+        if self.index != INACTIVE {
             let error = std::thread::panicking().then(crate::panics::current_panic);
-            active.end(error.as_ref());
+            end(std::mem::replace(&mut self.index, INACTIVE), error.as_ref());
         }
     }
 }
 
-/// The span of a traced `async fn`: opened when the call starts, made current during every
-/// poll of the body, ended when the body completes (or is dropped).
+/// The span of a traced `async fn`: opened when the call starts, the current span during
+/// every poll of the body, ended when the body completes (or is dropped).
 ///
 /// ```
 /// use charm_tracing_runtime::span::AsyncSpan;
 ///
 /// let span = AsyncSpan::open("function call: fetch");
-/// let value = futures_lite_block_on(span.instrument(async { 7 }));
+/// let value = block_on(span.instrument(async { 7 }));
 /// span.finish(None);
 /// assert_eq!(value, 7);
-/// # fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
 /// #     let waker = std::task::Waker::noop();
 /// #     let mut cx = std::task::Context::from_waker(&waker);
 /// #     let mut f = std::pin::pin!(f);
@@ -156,7 +223,7 @@ impl Drop for SpanGuard {
 /// ```
 #[must_use = "the span ends when finished or dropped"]
 pub struct AsyncSpan {
-    active: Option<(Arc<Session>, usize, opentelemetry::trace::SpanId)>,
+    active: Option<(Arc<Session>, Frame)>,
 }
 
 impl AsyncSpan {
@@ -166,20 +233,26 @@ impl AsyncSpan {
     /// charm_tracing_runtime::span::AsyncSpan::open("function call: f").finish(None);
     /// ```
     pub fn open(name: &'static str) -> Self {
-        let inactive = AsyncSpan { active: None };
-        if !crate::enabled::not_suppressed() {
-            return inactive;
+        if !session::gate_open() {
+            return AsyncSpan { active: None };
         }
         let Some(session) = session::current() else {
-            return inactive;
+            return AsyncSpan { active: None };
         };
+        let (parent, entered_under) = parent_for_new_span(&session);
         let span_id = session::new_span_id();
-        let parent = Context::map_current(|cx| session.parent_in(cx));
         match session.open_span(Cow::Borrowed(name), span_id, parent) {
             Some(index) => AsyncSpan {
-                active: Some((session, index, span_id)),
+                active: Some((
+                    session,
+                    Frame {
+                        span_id,
+                        index,
+                        entered_under,
+                    },
+                )),
             },
-            None => inactive,
+            None => AsyncSpan { active: None },
         }
     }
 
@@ -200,30 +273,24 @@ impl AsyncSpan {
     /// charm_tracing_runtime::span::AsyncSpan::open("function call: f").finish(None);
     /// ```
     pub fn finish(mut self, error: Option<ErrorView<'_>>) {
-        if let Some((session, index, _)) = self.active.take() {
+        if let Some((session, frame)) = self.active.take() {
             let info = error.map(|view| view.to_info());
-            session.close_span(index, info.as_ref());
+            session.close_span(frame.index, info.as_ref());
         }
-    }
-
-    fn attach(&self) -> Option<ContextGuard> {
-        let (session, index, span_id) = self.active.as_ref()?;
-        let handle = CharmSpan::borrowed(session.clone(), *index, *span_id);
-        Some(Context::map_current(|cx| cx.with_span(handle)).attach())
     }
 }
 
 impl Drop for AsyncSpan {
     fn drop(&mut self) {
-        if let Some((session, index, _)) = self.active.take() {
+        if let Some((session, frame)) = self.active.take() {
             let error = std::thread::panicking().then(crate::panics::current_panic);
-            session.close_span(index, error.as_ref());
+            session.close_span(frame.index, error.as_ref());
         }
     }
 }
 
 pin_project_lite::pin_project! {
-    /// A future polled with its [`AsyncSpan`] current.
+    /// A future polled with its [`AsyncSpan`] as the current span.
     pub struct Instrumented<'a, F> {
         span: &'a AsyncSpan,
         #[pin]
@@ -236,7 +303,14 @@ impl<F: Future> Future for Instrumented<'_, F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let _attached = this.span.attach();
-        this.future.poll(cx)
+        match &this.span.active {
+            Some((_, frame)) => {
+                push(*frame);
+                let poll = this.future.poll(cx);
+                pop(frame.index);
+                poll
+            }
+            None => this.future.poll(cx),
+        }
     }
 }
