@@ -149,6 +149,24 @@ impl ShopCharm {
         std::process::exit(0)
     }
 
+    /// Checks `SHOP_SPANS - 3` items (so the hook has `SHOP_SPANS` spans with its root, event
+    /// and handler): the knob of the whole-hook benchmarks.
+    fn on_update_status(&mut self) -> Result<(), HandlerError> {
+        let spans: usize = std::env::var("SHOP_SPANS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(3);
+        let healthy = (0..spans.saturating_sub(3))
+            .filter(|item| self.check_item(*item))
+            .count();
+        log::debug!("{healthy} items healthy");
+        Ok(())
+    }
+
+    fn check_item(&self, item: usize) -> bool {
+        std::hint::black_box(item) % 7 != 3
+    }
+
     fn on_refresh(&mut self) -> Result<(), HandlerError> {
         Ok(())
     }
@@ -202,6 +220,7 @@ impl Charm for ShopCharm {
             "do_backup_action" => self.on_do_backup_action(),
             "upgrade_charm" => self.on_upgrade_charm(),
             "remove" => self.on_remove(),
+            "update_status" => self.on_update_status(),
             "tracing_relation_created" | "leader_elected" => self.on_tracing_relation_created(),
             _ => Ok(()),
         }

@@ -49,8 +49,39 @@ pub use charm_tracing_macros::{trace, trace_charm};
 pub use charm_tracing_runtime::relation::{TracingEndpointRequirer, charm_tracing_config};
 pub use charm_tracing_runtime::{
     CertValue, Charm, CharmSpan, ContextError, DisabledGuard, EndpointValue, Event, HandlerError,
-    JujuContext, current_span, disabled, emit, is_enabled, main, relation, shutdown, testing,
+    JujuContext, current_span, disabled, emit, is_enabled, relation, shutdown, testing,
 };
+
+#[cfg(not(feature = "untraced"))]
+pub use charm_tracing_runtime::main;
+
+/// The Juju entry point of an untraced build: reads the context, constructs the charm,
+/// dispatches the event. No session, no delivery.
+///
+/// ```no_run
+/// # use charm_tracing::{Charm, Event, HandlerError, JujuContext};
+/// # struct C;
+/// # impl Charm for C { fn handle(&mut self, _: &Event) -> Result<(), HandlerError> { Ok(()) } }
+/// fn main() -> std::process::ExitCode { charm_tracing::main(|_ctx| C) }
+/// ```
+#[cfg(feature = "untraced")]
+pub fn main<C: Charm>(ctor: impl FnOnce(JujuContext) -> C) -> std::process::ExitCode {
+    let ctx = match JujuContext::from_env() {
+        Ok(ctx) => ctx,
+        Err(error) => {
+            eprintln!("this is a Juju charm and must run from a Juju hook ({error})");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    let event = ctx.event();
+    match ctor(ctx).handle(&event) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{} hook failed: {error}", event.name());
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
 
 /// What the macros expand to. Not a public API.
 #[doc(hidden)]

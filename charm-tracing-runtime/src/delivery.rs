@@ -138,7 +138,7 @@ fn deliver_direct(plan: &DeliveryPlan, record: Vec<u8>) {
     let Some((target, tls)) = plan.connection() else {
         return;
     };
-    let report = transport::send_all(target, tls, &[Bytes::from(record)], plan.timeout);
+    let (report, _) = transport::send_all(target, tls, || vec![Bytes::from(record)], plan.timeout);
     if report.fates.first() != Some(&Fate::Delivered) {
         let why = report
             .stop
@@ -176,17 +176,17 @@ fn deliver_buffered(plan: &DeliveryPlan, buffer: &BufferFile, record: Vec<u8>) {
     let Some((target, tls)) = plan.connection() else {
         return;
     };
-    let records: Vec<Bytes> = match locked.read_all() {
+    let load = || match locked.read_all() {
         Ok(records) => records.into_iter().map(Bytes::from).collect(),
         Err(error) => {
             log::error!(
                 "charm-tracing: cannot read the buffer {} ({error}); nothing is sent",
                 buffer.path().display()
             );
-            return;
+            Vec::new()
         }
     };
-    let report = transport::send_all(target, tls, &records, plan.timeout);
+    let (report, records) = transport::send_all(target, tls, load, plan.timeout);
     log_report(target, &report, records.len());
     if report.fates.is_empty() {
         return;

@@ -67,3 +67,32 @@ pub fn method_span_name(self_type: &'static str, method: &str) -> &'static str {
     );
     Box::leak(name.into_boxed_str())
 }
+
+/// Internals the benchmarks measure directly. Not a public API.
+#[doc(hidden)]
+pub mod __bench {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    /// A buffer file, used the way a hook uses it.
+    pub struct Buffer(crate::buffer::BufferFile);
+
+    impl Buffer {
+        /// A buffer at `path` with these limits.
+        pub fn new(path: PathBuf, max_events: u32, max_size_mib: u32) -> Self {
+            Buffer(crate::buffer::BufferFile::new(
+                path,
+                max_events,
+                max_size_mib,
+            ))
+        }
+
+        /// Locks and appends one record, as a hook's write-ahead does.
+        pub fn append(&self, record: &[u8]) -> bool {
+            self.0
+                .lock(Duration::from_secs(1))
+                .and_then(|locked| locked.append(record))
+                .is_ok()
+        }
+    }
+}

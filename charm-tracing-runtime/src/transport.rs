@@ -101,13 +101,16 @@ pub(crate) struct Report {
 
 type Sender = SendRequest<Full<Bytes>>;
 
-/// POSTs `records` in order until one must be kept, or the deadline passes.
+/// Connects, then POSTs the records `load` gives, in order, until one must be kept or the
+/// deadline passes. `load` runs only once a connection is up, so an unreachable backend
+/// never costs a read of the buffer.
 pub(crate) fn send_all(
     target: &Target,
     tls: Option<Arc<ClientConfig>>,
-    records: &[Bytes],
+    load: impl FnOnce() -> Vec<Bytes>,
     deadline: Duration,
-) -> Report {
+) -> (Report, Vec<Bytes>) {
+    let mut records = Vec::new();
     let mut report = Report::default();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_io()
@@ -117,32 +120,38 @@ pub(crate) fn send_all(
         Ok(runtime) => runtime,
         Err(e) => {
             report.stop = Some(Stop::Setup(format!("no network runtime: {e}")));
-            return report;
+            return (report, records);
         }
     };
     let run = runtime.block_on(async {
-        tokio::time::timeout(
-            deadline,
-            send_in_order(target, tls, records, &mut report.fates),
-        )
-        .await
+        let work = async {
+            let sender = connect(target, tls.clone()).await?;
+            records = load();
+            match send_in_order(target, tls, sender, &records, &mut report.fates).await {
+                Some(stop) => Err(stop),
+                None => Ok(()),
+            }
+        };
+        tokio::time::timeout(deadline, work).await
     });
     // A resolver thread stuck in getaddrinfo must not hold the hook: do not wait for it.
     runtime.shutdown_background();
     report.stop = match run {
-        Ok(stop) => stop,
+        Ok(Ok(())) => None,
+        Ok(Err(stop)) => Some(stop),
         Err(_) => Some(Stop::Timeout(deadline)),
     };
-    report
+    (report, records)
 }
 
 async fn send_in_order(
     target: &Target,
     tls: Option<Arc<ClientConfig>>,
+    first: Sender,
     records: &[Bytes],
     fates: &mut Vec<Fate>,
 ) -> Option<Stop> {
-    let mut sender: Option<Sender> = None;
+    let mut sender: Option<Sender> = Some(first);
     for record in records {
         let ready = match &mut sender {
             Some(s) => s.ready().await.is_ok(),

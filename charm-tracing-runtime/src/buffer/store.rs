@@ -198,13 +198,20 @@ impl LockedBuffer<'_> {
             self.read_all()?;
             layout = self.layout()?;
         }
-        let mut keep_from = 0;
         let mut size = layout.valid_len.max(HEADER_LEN as u64) + framed.len() as u64;
-        while layout.frames.len() - keep_from + 1 > self.buffer.max_events
-            || size > self.buffer.max_bytes
-        {
-            size -= layout.frames[keep_from].1;
-            keep_from += 1;
+        let full = layout.frames.len() + 1 > self.buffer.max_events || size > self.buffer.max_bytes;
+        let mut keep_from = 0;
+        if full {
+            // Make room for a tenth more, so that a full buffer is rewritten once every few
+            // hooks rather than on every append.
+            let max_events = self.buffer.max_events - (self.buffer.max_events / 10);
+            let max_bytes = self.buffer.max_bytes - self.buffer.max_bytes / 10;
+            while keep_from < layout.frames.len()
+                && (layout.frames.len() - keep_from + 1 > max_events || size > max_bytes)
+            {
+                size -= layout.frames[keep_from].1;
+                keep_from += 1;
+            }
         }
         if keep_from > 0 {
             log::warn!(
@@ -351,6 +358,15 @@ mod tests {
         }
         let records = locked.read_all().unwrap();
         assert_eq!(records, vec![vec![2; 4], vec![3; 4], vec![4; 4]]);
+        let many = BufferFile::new(dir.join("many"), 20, 10);
+        let locked = many.lock(Duration::from_millis(100)).unwrap();
+        for i in 0..21u8 {
+            locked.append(&[i; 4]).unwrap();
+        }
+        let records = locked.read_all().unwrap();
+        assert_eq!(records.len(), 18, "full: the oldest tenth makes room");
+        assert_eq!(records[0], vec![3; 4]);
+        assert_eq!(records[17], vec![20; 4]);
     }
 
     #[test]

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Whole-hook benchmarks: builds the example charm traced and untraced (release), then runs
+# both side by side. Extra arguments go to the runner (--quick for a smoke run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=target/hook-bench
+mkdir -p "$out"
+cargo build --quiet --release --example shop_charm --features untraced
+cp target/release/examples/shop_charm "$out/shop_charm_untraced"
+cargo build --quiet --release --example shop_charm
+cp target/release/examples/shop_charm "$out/shop_charm_traced"
+cargo run --quiet --release -p charm-tracing-benches --bin hook_bench -- \
+  "$out/shop_charm_traced" "$out/shop_charm_untraced" "$@"
