@@ -111,6 +111,13 @@ impl<T: Clone + std::fmt::Debug> Forms<T> {
     fn boxed_error(&self) -> Result<(), HandlerError> {
         Err(Box::new(Oops))
     }
+    fn boxed_self(self: Box<Self>) -> usize {
+        self.items.len()
+    }
+    fn mut_self(mut self) -> usize {
+        self.items.clear();
+        self.items.len()
+    }
     async fn async_method(&self) -> usize {
         Yield(false).await;
         self.by_ref()
@@ -213,6 +220,16 @@ impl TestCharm {
         assert_eq!(free("abc"), "abc");
         renamed_fn();
         assert_eq!(never_returns_err().to_string(), "5");
+        let copy = Forms {
+            items: forms.items.clone(),
+            name: String::new(),
+        };
+        assert_eq!(Box::new(copy).boxed_self(), 3);
+        let copy = Forms {
+            items: forms.items.clone(),
+            name: String::new(),
+        };
+        assert_eq!(copy.mut_self(), 0);
         assert_eq!(forms.by_value().len(), 3);
         Ok(())
     }
@@ -324,6 +341,8 @@ test-app/7: forms event
       function call: free
       renamed fn
       function call: never_returns_err
+      method call: Forms.boxed_self
+      method call: Forms.mut_self
       method call: Forms.by_value
 "
     );
@@ -505,7 +524,7 @@ fn parallel_hooks_never_see_each_others_spans() {
         let (unit, path, trace) = handle.join().unwrap();
         assert!(ids.insert(trace.trace_id.clone()), "trace ids are unique");
         assert_eq!(trace.resource_attribute("juju_unit"), Some(unit.as_str()));
-        let expected = if path == "actions/forms" { 24 } else { 5 };
+        let expected = if path == "actions/forms" { 26 } else { 5 };
         assert_eq!(trace.spans.len(), expected, "{unit}: {}", trace.tree());
         let roots = trace
             .spans
@@ -573,4 +592,46 @@ fn current_span_is_the_innermost_traced_call() {
     let event = trace.span("event: start").unwrap();
     let probed = event.events.iter().find(|e| e.name == "probed").unwrap();
     assert_eq!(probed.attributes[0].1, trace.trace_id);
+}
+
+/// `"name()"`: the endpoint comes from a method defined in another impl block.
+struct ElsewhereCharm {
+    config: Vec<(String, String)>,
+}
+
+impl ElsewhereCharm {
+    fn configured_endpoint(&self) -> Option<String> {
+        self.config
+            .iter()
+            .find(|(k, _)| k == "endpoint")
+            .map(|(_, v)| v.clone())
+    }
+}
+
+#[trace_charm(tracing_endpoint = "configured_endpoint()", service_name = "elsewhere")]
+impl ElsewhereCharm {
+    fn new(_ctx: JujuContext) -> Self {
+        ElsewhereCharm {
+            config: vec![("endpoint".into(), String::new())],
+        }
+    }
+    fn on_start(&self) {}
+}
+
+impl Charm for ElsewhereCharm {
+    fn handle(&mut self, _event: &Event) -> Result<(), HandlerError> {
+        self.on_start();
+        Ok(())
+    }
+}
+
+#[test]
+fn members_may_live_in_another_impl_block() {
+    let run = run_hook(JujuContext::new("e/0", "hooks/start"), ElsewhereCharm::new);
+    let trace = run.trace();
+    assert_eq!(trace.resource_attribute("service.name"), Some("elsewhere"));
+    assert_eq!(
+        trace.tree(),
+        "e/0: start event\n  event: start\n    method call: ElsewhereCharm.on_start\n"
+    );
 }
