@@ -176,17 +176,23 @@ fn a_black_hole_or_a_slow_backend_holds_a_hook_no_longer_than_the_deadline() {
     }
 }
 
+/// The shop charm sending to `receiver` over https, trusting the CA bundle at `ca`.
+fn shop_over_https(dir: &Path, receiver: &Receiver, ca: &Path) -> HookOutput {
+    let output = Hook::in_dir("shop_charm", "hooks/start", dir)
+        .env("SHOP_TRACING_ENDPOINT", receiver.https_endpoint())
+        .env("SHOP_TRACING_CA", ca)
+        .run();
+    assert_eq!(output.code(), 0, "{}", output.stderr());
+    output
+}
+
 #[test]
 fn https_with_the_right_ca_delivers() {
     let pki = Pki::new("right");
     let receiver = Receiver::start_tls(pki.server.clone());
     let dir = fresh_charm_dir();
     let ca = pki.write_ca(&dir);
-    let output = Hook::in_dir("shop_charm", "hooks/start", &dir)
-        .env("SHOP_TRACING_ENDPOINT", receiver.https_endpoint())
-        .env("SHOP_TRACING_CA", &ca)
-        .run();
-    assert_eq!(output.code(), 0);
+    let output = shop_over_https(&dir, &receiver, &ca);
     assert_eq!(
         accepted_ids(&receiver),
         vec![output.trace_id().unwrap()],
@@ -203,11 +209,7 @@ fn https_with_a_wrong_ca_keeps_the_record() {
     let receiver = Receiver::start_tls(server.server.clone());
     let dir = fresh_charm_dir();
     let wrong_ca = other.write_ca(&dir);
-    let output = Hook::in_dir("shop_charm", "hooks/start", &dir)
-        .env("SHOP_TRACING_ENDPOINT", receiver.https_endpoint())
-        .env("SHOP_TRACING_CA", &wrong_ca)
-        .run();
-    assert_eq!(output.code(), 0);
+    let output = shop_over_https(&dir, &receiver, &wrong_ca);
     assert!(
         receiver.requests().is_empty(),
         "no request passes an unverified handshake"
@@ -252,11 +254,7 @@ fn https_without_a_usable_cert_sends_nothing_and_never_falls_back_to_http() {
         );
     }
     let ca = pki.write_ca(&dir);
-    let output = Hook::in_dir("shop_charm", "hooks/start", &dir)
-        .env("SHOP_TRACING_ENDPOINT", receiver.https_endpoint())
-        .env("SHOP_TRACING_CA", &ca)
-        .run();
-    assert_eq!(output.code(), 0);
+    shop_over_https(&dir, &receiver, &ca);
     assert_eq!(
         accepted_ids(&receiver).len(),
         5,
