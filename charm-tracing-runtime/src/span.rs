@@ -2,8 +2,7 @@
 //!
 //! A span is a record in the session's table and a frame on this thread's span stack; the
 //! stack gives parents. The OpenTelemetry context is not touched per call: a proxy span,
-//! attached once per session thread, stands for "the current charm span" (see
-//! [`crate::bridge`]).
+//! attached once per session thread, stands for "the current charm span".
 
 use crate::outcome::ErrorView;
 use crate::record::{ErrorInfo, EventRecord, Stamp};
