@@ -635,3 +635,70 @@ fn members_may_live_in_another_impl_block() {
         "e/0: start event\n  event: start\n    method call: ElsewhereCharm.on_start\n"
     );
 }
+
+/// A charm that ends its session early, then keeps working, and builds a second charm.
+struct EarlyShutdown;
+
+#[trace_charm(tracing_endpoint = "endpoint")]
+impl EarlyShutdown {
+    fn new(_ctx: JujuContext) -> Self {
+        EarlyShutdown
+    }
+    fn endpoint(&self) -> Option<&str> {
+        None
+    }
+    fn before(&self) {}
+    fn after(&self) {}
+}
+
+impl Charm for EarlyShutdown {
+    fn handle(&mut self, event: &Event) -> Result<(), HandlerError> {
+        if event.kind() == "second_charm_action" {
+            // One session per process (here: per harness thread): a second charm instance
+            // neither starts a trace nor disturbs the running one.
+            let second = TestCharm::new(JujuContext::new("other/1", "hooks/start"));
+            assert!(second.forms.is_some());
+            self.before();
+            return Ok(());
+        }
+        self.before();
+        charm_tracing::shutdown();
+        charm_tracing::shutdown();
+        self.after();
+        Ok(())
+    }
+}
+
+#[test]
+fn shutdown_is_idempotent_and_ends_recording() {
+    let run = run_hook(
+        JujuContext::new("early/0", "hooks/start"),
+        EarlyShutdown::new,
+    );
+    assert!(
+        matches!(run.outcome, HookOutcome::Succeeded),
+        "{:?}",
+        run.outcome
+    );
+    let tree = run.trace().tree();
+    assert_eq!(
+        tree, "early/0: start event\n  event: start\n    method call: EarlyShutdown.before\n",
+        "spans after shutdown() are not recorded; open ones are closed by it"
+    );
+}
+
+#[test]
+fn a_second_charm_in_the_same_hook_starts_no_second_session() {
+    let run = run_hook(
+        JujuContext::new("early/0", "actions/second-charm"),
+        EarlyShutdown::new,
+    );
+    let trace = run.trace();
+    assert_eq!(trace.resource_attribute("juju_unit"), Some("early/0"));
+    assert_eq!(
+        trace.resource_attribute("charm_type"),
+        Some("EarlyShutdown")
+    );
+    assert!(trace.spans.iter().all(|s| !s.name.contains("TestCharm")));
+    assert!(trace.span("method call: EarlyShutdown.before").is_some());
+}
