@@ -66,21 +66,13 @@ pub use charm_tracing_runtime::main;
 /// ```
 #[cfg(feature = "untraced")]
 pub fn main<C: Charm>(ctor: impl FnOnce(JujuContext) -> C) -> std::process::ExitCode {
-    let ctx = match JujuContext::from_env() {
+    let ctx = match charm_tracing_runtime::juju_context_or_exit_code() {
         Ok(ctx) => ctx,
-        Err(error) => {
-            eprintln!("this is a Juju charm and must run from a Juju hook ({error})");
-            return std::process::ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let event = ctx.event();
-    match ctor(ctx).handle(&event) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("{} hook failed: {error}", event.name());
-            std::process::ExitCode::FAILURE
-        }
-    }
+    let result = ctor(ctx).handle(&event);
+    charm_tracing_runtime::hook_exit_code(&event, result)
 }
 
 /// What the macros expand to. Not a public API.

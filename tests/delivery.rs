@@ -442,9 +442,7 @@ fn kill_9_at_random_moments_never_corrupts_the_buffer_or_loses_a_written_trace()
         let output = child.wait_with_output().unwrap();
         if output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
-            if let Some(start) = stderr.find("with id='") {
-                completed.push(stderr[start + 9..start + 41].to_owned());
-            }
+            completed.extend(support::logged_trace_id(&stderr));
         }
         let bytes = std::fs::read(dir.join(BUFFER)).unwrap_or_default();
         let parsed = charm_tracing_runtime::buffer::format::parse(&bytes);

@@ -248,8 +248,10 @@ shop/0: install event
     assert_eq!(scope.name, "shop-charm");
 
     // The log line tools grep for names this trace.
-    let hex: String = trace_id.iter().map(|b| format!("{b:02x}")).collect();
-    let line = format!("Starting root trace with id='{hex}'.");
+    let line = format!(
+        "Starting root trace with id='{}'.",
+        support::trace_id_of(&request)
+    );
     assert!(
         output.stderr().contains(&line),
         "stderr:\n{}",

@@ -60,21 +60,35 @@ pub(crate) type HookResult = Result<Result<(), HandlerError>, Box<dyn Any + Send
 /// }
 /// ```
 pub fn main<C: Charm>(ctor: impl FnOnce(JujuContext) -> C) -> ExitCode {
-    let ctx = match JujuContext::from_env() {
+    let ctx = match juju_context_or_exit_code() {
         Ok(ctx) => ctx,
-        Err(error) => {
-            eprintln!("this is a Juju charm and must run from a Juju hook ({error})");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let event = ctx.event();
     match run_hook(ctx, ctor) {
-        Ok(Ok(())) => ExitCode::SUCCESS,
-        Ok(Err(error)) => {
+        Ok(result) => hook_exit_code(&event, result),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// The hook's Juju context, or (outside Juju) exit code 1 after one line on stderr.
+#[doc(hidden)]
+pub fn juju_context_or_exit_code() -> Result<JujuContext, ExitCode> {
+    JujuContext::from_env().map_err(|error| {
+        eprintln!("this is a Juju charm and must run from a Juju hook ({error})");
+        ExitCode::from(1)
+    })
+}
+
+/// The exit code of a hook whose handler returned `result`; a failure is one line on stderr.
+#[doc(hidden)]
+pub fn hook_exit_code(event: &Event, result: Result<(), HandlerError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
             eprintln!("{} hook failed: {error}", event.name());
             ExitCode::FAILURE
         }
-        Err(panic) => std::panic::resume_unwind(panic),
     }
 }
 

@@ -38,7 +38,7 @@ pub use bridge::{CharmSpan, current_span};
 pub use config::{CertValue, CharmConfig, EndpointValue};
 pub use context::{ContextError, Event, JujuContext};
 pub use enabled::{DisabledGuard, disabled, is_enabled};
-pub use hook::{Charm, HandlerError, emit, main};
+pub use hook::{Charm, HandlerError, emit, hook_exit_code, juju_context_or_exit_code, main};
 pub use record::ErrorInfo;
 pub use session::{shutdown, start_session};
 

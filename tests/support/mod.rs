@@ -60,9 +60,7 @@ impl HookOutput {
     }
     /// The trace id the hook logged (`Starting root trace with id='...'.`).
     pub fn trace_id(&self) -> Option<String> {
-        let stderr = self.stderr();
-        let start = stderr.find("Starting root trace with id='")? + 29;
-        Some(stderr.get(start..start + 32)?.to_owned())
+        logged_trace_id(&self.stderr())
     }
     /// The lines logged at ERROR level.
     pub fn error_lines(&self) -> Vec<String> {
@@ -115,6 +113,13 @@ impl Hook {
             elapsed: start.elapsed(),
         }
     }
+}
+
+/// The trace id in a hook's log (`Starting root trace with id='...'.`).
+pub fn logged_trace_id(stderr: &str) -> Option<String> {
+    const LINE: &str = "Starting root trace with id='";
+    let start = stderr.find(LINE)? + LINE.len();
+    Some(stderr.get(start..start + 32)?.to_owned())
 }
 
 /// The trace id of an OTLP request, as 32 hex digits.

@@ -29,6 +29,13 @@ pub struct ReceivedRequest {
     pub status: u16,
 }
 
+impl ReceivedRequest {
+    /// The body, decoded with the official OTLP proto types.
+    pub fn decode(&self) -> ExportTraceServiceRequest {
+        ExportTraceServiceRequest::decode(self.body.as_slice()).expect("OTLP protobuf")
+    }
+}
+
 #[derive(Default)]
 struct State {
     requests: Mutex<Vec<ReceivedRequest>>,
@@ -143,7 +150,7 @@ impl Receiver {
         self.requests()
             .iter()
             .filter(|r| (200..300).contains(&r.status))
-            .map(|r| ExportTraceServiceRequest::decode(r.body.as_slice()).expect("OTLP protobuf"))
+            .map(ReceivedRequest::decode)
             .collect()
     }
 
@@ -161,7 +168,7 @@ impl Receiver {
     pub fn traces(&self) -> Vec<ExportTraceServiceRequest> {
         self.requests()
             .iter()
-            .map(|r| ExportTraceServiceRequest::decode(r.body.as_slice()).expect("OTLP protobuf"))
+            .map(ReceivedRequest::decode)
             .collect()
     }
 
