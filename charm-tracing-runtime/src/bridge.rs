@@ -151,9 +151,9 @@ impl opentelemetry::trace::Span for CharmSpan {
     {
         let name = name.into();
         self.update(|record| {
-            record.events.push(EventRecord {
+            record.details_mut().events.push(EventRecord {
                 name,
-                time: Stamp::Unix(unix_nanos(timestamp)),
+                time: Stamp::unix(unix_nanos(timestamp)),
                 attributes,
             })
         });
@@ -173,18 +173,22 @@ impl opentelemetry::trace::Span for CharmSpan {
 
     fn set_attribute(&mut self, attribute: KeyValue) {
         self.update(|record| {
-            record.attributes.retain(|kv| kv.key != attribute.key);
-            record.attributes.push(attribute);
+            let attributes = &mut record.details_mut().attributes;
+            attributes.retain(|kv| kv.key != attribute.key);
+            attributes.push(attribute);
         });
     }
 
     fn set_status(&mut self, status: Status) {
-        self.update(|record| match status {
-            Status::Ok => record.status = StatusRecord::Ok,
-            Status::Error { description } if record.status != StatusRecord::Ok => {
-                record.status = StatusRecord::Error(description.into_owned());
+        self.update(|record| {
+            let current = &mut record.details_mut().status;
+            match status {
+                Status::Ok => *current = StatusRecord::Ok,
+                Status::Error { description } if *current != StatusRecord::Ok => {
+                    *current = StatusRecord::Error(description.into_owned());
+                }
+                _ => {}
             }
-            _ => {}
         });
     }
 
@@ -205,7 +209,7 @@ impl opentelemetry::trace::Span for CharmSpan {
             self.ends_on_drop = false;
             MANUAL_LIVE.fetch_sub(1, Ordering::Relaxed);
             if let Target::Fixed(session, index) = &self.target {
-                session.close_span_at(*index, None, Stamp::Unix(unix_nanos(timestamp)));
+                session.close_span_at(*index, None, Stamp::unix(unix_nanos(timestamp)));
             }
         }
     }
@@ -277,18 +281,19 @@ impl Tracer for BridgeTracer {
         };
         let mut record = SpanRecord::open(builder.name, span_id, parent);
         if let Some(start) = builder.start_time {
-            record.start = Stamp::Unix(unix_nanos(start));
+            record.start = Stamp::unix(unix_nanos(start));
         }
         if let Some(kind) = builder.span_kind {
             record.kind = kind;
         }
-        record.attributes = builder.attributes.unwrap_or_default();
+        let details = record.details_mut();
+        details.attributes = builder.attributes.unwrap_or_default();
         if let Some(events) = builder.events {
-            record.events = events
+            details.events = events
                 .into_iter()
                 .map(|event| EventRecord {
                     name: event.name,
-                    time: Stamp::Unix(unix_nanos(event.timestamp)),
+                    time: Stamp::unix(unix_nanos(event.timestamp)),
                     attributes: event.attributes,
                 })
                 .collect();

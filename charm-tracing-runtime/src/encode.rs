@@ -42,9 +42,9 @@ pub(crate) fn resource_attributes(
 }
 
 fn unix_nanos(stamp: Stamp, clock: &Converter) -> u64 {
-    match stamp {
-        Stamp::Ticks(ticks) => clock.unix_nanos(ticks),
-        Stamp::Unix(nanos) => nanos,
+    match stamp.ticks_or_unix() {
+        Ok(ticks) => clock.unix_nanos(ticks),
+        Err(nanos) => nanos,
     }
 }
 
@@ -91,7 +91,12 @@ fn proto_span(session: &Session, span: &SpanRecord, clock: &Converter) -> proto:
     } else {
         span.parent_id.to_bytes().to_vec()
     };
-    let end = span.end.map_or(span.start, |(end, _)| end);
+    let end = if span.end.is_set() {
+        span.end
+    } else {
+        span.start
+    };
+    let details = span.details.as_deref();
     proto::Span {
         trace_id: session.trace_id.to_bytes().to_vec(),
         span_id: span.span_id.to_bytes().to_vec(),
@@ -100,9 +105,13 @@ fn proto_span(session: &Session, span: &SpanRecord, clock: &Converter) -> proto:
         kind: proto_kind(&span.kind) as i32,
         start_time_unix_nano: unix_nanos(span.start, clock),
         end_time_unix_nano: unix_nanos(end, clock),
-        attributes: proto_attributes(&span.attributes),
-        events: span.events.iter().map(|e| proto_event(e, clock)).collect(),
-        status: Some(proto_status(&span.status)),
+        attributes: details.map_or_else(Vec::new, |d| proto_attributes(&d.attributes)),
+        events: details.map_or_else(Vec::new, |d| {
+            d.events.iter().map(|e| proto_event(e, clock)).collect()
+        }),
+        status: Some(proto_status(
+            details.map_or(&StatusRecord::Unset, |d| &d.status),
+        )),
         ..Default::default()
     }
 }

@@ -4,18 +4,37 @@ use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanId, SpanKind};
 use std::borrow::Cow;
 
-/// A point in time: clock ticks (ours, cheap) or Unix nanoseconds (given through the
-/// OpenTelemetry API). Ticks become Unix nanoseconds when the record is encoded.
+/// A point in time in one `u64`: clock ticks (ours, cheap), or Unix nanoseconds (given
+/// through the OpenTelemetry API) when the top bit is set. Ticks become Unix nanoseconds when
+/// the record is encoded. Zero means "not yet" (an open span's end).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Stamp {
-    Ticks(u64),
-    Unix(u64),
-}
+pub(crate) struct Stamp(u64);
+
+const UNIX_BIT: u64 = 1 << 63;
 
 impl Stamp {
+    pub const UNSET: Stamp = Stamp(0);
+
     #[inline(always)]
     pub fn now() -> Self {
-        Stamp::Ticks(crate::clock::ticks())
+        Stamp(crate::clock::ticks().max(1) & !UNIX_BIT)
+    }
+
+    pub fn unix(nanos: u64) -> Self {
+        Stamp((nanos & !UNIX_BIT) | UNIX_BIT)
+    }
+
+    pub fn is_set(self) -> bool {
+        self != Stamp::UNSET
+    }
+
+    /// `Ok(ticks)` or `Err(unix_nanos)`.
+    pub fn ticks_or_unix(self) -> Result<u64, u64> {
+        if self.0 & UNIX_BIT == 0 {
+            Ok(self.0)
+        } else {
+            Err(self.0 & !UNIX_BIT)
+        }
     }
 }
 
@@ -28,25 +47,35 @@ pub(crate) struct EventRecord {
 }
 
 /// The status of a finished span.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) enum StatusRecord {
+    #[default]
     Unset,
     Ok,
     Error(String),
 }
 
-/// One span: open while `end` is `None`.
+/// What most spans never have: kept out of line so a record stays small (every traced call
+/// writes one, and fresh memory costs page faults).
+#[derive(Debug, Default)]
+pub(crate) struct Details {
+    pub status: StatusRecord,
+    pub attributes: Vec<KeyValue>,
+    pub events: Vec<EventRecord>,
+}
+
+/// One span: open while `end` is unset. 72 bytes.
 #[derive(Debug)]
 pub(crate) struct SpanRecord {
     pub name: Cow<'static, str>,
     pub span_id: SpanId,
     pub parent_id: SpanId,
-    pub kind: SpanKind,
     pub start: Stamp,
-    pub end: Option<(Stamp, u64)>,
-    pub status: StatusRecord,
-    pub attributes: Vec<KeyValue>,
-    pub events: Vec<EventRecord>,
+    pub end: Stamp,
+    /// The order spans ended in (valid once `end` is set).
+    pub end_seq: u32,
+    pub kind: SpanKind,
+    pub details: Option<Box<Details>>,
 }
 
 impl SpanRecord {
@@ -56,18 +85,21 @@ impl SpanRecord {
             name,
             span_id,
             parent_id,
-            kind: SpanKind::Internal,
             start: Stamp::now(),
-            end: None,
-            status: StatusRecord::Unset,
-            attributes: Vec::new(),
-            events: Vec::new(),
+            end: Stamp::UNSET,
+            end_seq: 0,
+            kind: SpanKind::Internal,
+            details: None,
         }
+    }
+
+    /// The status, attributes and events, created on first use.
+    pub fn details_mut(&mut self) -> &mut Details {
+        self.details.get_or_insert_with(Box::default)
     }
 
     /// Marks the span failed, with the `exception` event OpenTelemetry prescribes.
     pub fn record_error(&mut self, error: &ErrorInfo) {
-        self.status = StatusRecord::Error(error.description());
         let mut attributes = vec![
             KeyValue::new("exception.type", error.type_name.clone()),
             KeyValue::new("exception.message", error.message.clone()),
@@ -75,7 +107,9 @@ impl SpanRecord {
         if let Some(stacktrace) = &error.stacktrace {
             attributes.push(KeyValue::new("exception.stacktrace", stacktrace.clone()));
         }
-        self.events.push(EventRecord {
+        let details = self.details_mut();
+        details.status = StatusRecord::Error(error.description());
+        details.events.push(EventRecord {
             name: Cow::Borrowed("exception"),
             time: Stamp::now(),
             attributes,
@@ -98,5 +132,28 @@ impl ErrorInfo {
     /// The status description: `{Type}: {message}`.
     pub(crate) fn description(&self) -> String {
         format!("{}: {}", self.type_name, self.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_span_record_stays_small() {
+        // Every traced call writes one; fresh memory costs page faults.
+        assert!(
+            std::mem::size_of::<SpanRecord>() <= 72,
+            "{}",
+            std::mem::size_of::<SpanRecord>()
+        );
+    }
+
+    #[test]
+    fn stamps_keep_ticks_and_unix_times_apart() {
+        assert_eq!(Stamp::unix(42).ticks_or_unix(), Err(42));
+        assert!(Stamp::now().ticks_or_unix().is_ok());
+        assert!(Stamp::now().is_set());
+        assert!(!Stamp::UNSET.is_set());
     }
 }

@@ -37,7 +37,7 @@ pub(crate) struct Session {
 #[derive(Default)]
 struct SpanTable {
     records: Vec<SpanRecord>,
-    next_end_seq: u64,
+    next_end_seq: u32,
     sealed: bool,
 }
 
@@ -215,7 +215,7 @@ impl Session {
             root_id,
             SpanId::INVALID,
         );
-        root.attributes.push(KeyValue::new(
+        root.details_mut().attributes.push(KeyValue::new(
             "juju.dispatch_path",
             ctx.dispatch_path().to_owned(),
         ));
@@ -277,13 +277,14 @@ impl Session {
         let mut table = lock(&self.spans);
         let seq = table.next_end_seq;
         if let Some(record) = table.records.get_mut(index) {
-            if record.end.is_some() {
+            if record.end.is_set() {
                 return;
             }
             if let Some(error) = error {
                 record.record_error(error);
             }
-            record.end = Some((end, seq));
+            record.end = end;
+            record.end_seq = seq;
             table.next_end_seq += 1;
         }
     }
@@ -294,7 +295,7 @@ impl Session {
         table
             .records
             .get_mut(index)
-            .filter(|r| r.end.is_none())
+            .filter(|r| !r.end.is_set())
             .map(f)
     }
 
@@ -311,14 +312,15 @@ impl Session {
         let now = Stamp::now();
         let mut seq = table.next_end_seq;
         for record in table.records.iter_mut().rev() {
-            if record.end.is_none() {
-                record.end = Some((now, seq));
+            if !record.end.is_set() {
+                record.end = now;
+                record.end_seq = seq;
                 seq += 1;
             }
         }
         table.next_end_seq = seq;
         let mut records = std::mem::take(&mut table.records);
-        records.sort_by_key(|r| r.end.map_or(u64::MAX, |(_, seq)| seq));
+        records.sort_by_key(|r| r.end_seq);
         records
     }
 

@@ -122,14 +122,20 @@ pub fn enter(name: &'static str) -> SpanGuard {
     if !session::gate_open() {
         return SpanGuard { index: INACTIVE };
     }
-    enter_named(Cow::Borrowed(name))
+    open_in_session(Cow::Borrowed(name))
 }
 
-#[inline(never)]
+/// Opens a span named `name`, checking the gate first (the paths other than [`enter`]).
 pub(crate) fn enter_named(name: Cow<'static, str>) -> SpanGuard {
     if !session::gate_open() {
         return SpanGuard { index: INACTIVE };
     }
+    open_in_session(name)
+}
+
+/// The slow half of opening a span: the gate is known to be open.
+#[inline(never)]
+fn open_in_session(name: Cow<'static, str>) -> SpanGuard {
     let opened = session::with_current(|session| {
         let (parent, entered_under) = parent_for_new_span(session);
         let span_id = session::new_span_id();
@@ -152,7 +158,7 @@ pub(crate) fn enter_event(kind: &str) -> SpanGuard {
     if guard.is_recording() {
         session::with_current(|session| {
             session.with_span(guard.index, |record| {
-                record.events.push(EventRecord {
+                record.details_mut().events.push(EventRecord {
                     name: Cow::Owned(kind.to_owned()),
                     time: Stamp::now(),
                     attributes: Vec::new(),
