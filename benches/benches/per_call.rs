@@ -1,5 +1,9 @@
 //! The cost of one traced call, side by side with its peers, flat and nested (depth 10).
 //!
+//! Benchmarks that record spans use a fixed sample size (100 samples of 50 calls flat, of 10
+//! chains nested), so that a session holds a few thousand spans, as a large hook does, rather
+//! than the million that auto-tuning would pile into one never-ending session.
+//!
 //! ```text
 //! cargo bench -p charm-tracing-benches --bench per_call
 //! ```
@@ -71,11 +75,13 @@ fn fastrace_nested(depth: u32, x: u64) -> u64 {
     }
 }
 
+/// Eleven real calls, like the traced chains (the compiler may not fold them into one).
+#[inline(never)]
 fn plain_nested(depth: u32, x: u64) -> u64 {
     if depth == 0 {
         plain(x)
     } else {
-        plain_nested(depth - 1, x)
+        black_box(plain_nested(depth - 1, x))
     }
 }
 
@@ -121,7 +127,7 @@ mod flat {
         bencher.bench_local(|| plain(black_box(7)));
     }
 
-    #[divan::bench]
+    #[divan::bench(sample_size = 50)]
     fn charm_tracing_enabled(bencher: Bencher) {
         // Spans accumulate in the session; divan's sample count bounds them.
         in_session(move || bencher.bench_local(|| charm_traced(black_box(7))));
@@ -140,7 +146,7 @@ mod flat {
         bencher.bench_local(|| charm_traced(black_box(7)));
     }
 
-    #[divan::bench]
+    #[divan::bench(sample_size = 50)]
     fn otel_sdk_start_end(bencher: Bencher) {
         let provider = sdk_provider();
         let tracer = provider.tracer("bench");
@@ -152,20 +158,20 @@ mod flat {
         });
     }
 
-    #[divan::bench]
+    #[divan::bench(sample_size = 50)]
     fn otel_sdk_in_span(bencher: Bencher) {
         let provider = sdk_provider();
         let tracer = provider.tracer("bench");
         bencher.bench_local(|| tracer.in_span("function call: raw", |_| plain(black_box(7))));
     }
 
-    #[divan::bench]
+    #[divan::bench(sample_size = 50)]
     fn tracing_opentelemetry_instrument(bencher: Bencher) {
         let _guard = tracing_subscriber_guard();
         bencher.bench_local(|| tracing_instrumented(black_box(7)));
     }
 
-    #[divan::bench]
+    #[divan::bench(sample_size = 50)]
     fn fastrace_under_root(bencher: Bencher) {
         fastrace_setup();
         let root = fastrace::Span::root("root", fastrace::prelude::SpanContext::random());
@@ -180,10 +186,10 @@ mod nested {
 
     #[divan::bench]
     fn plain_call(bencher: Bencher) {
-        bencher.bench_local(|| plain_nested(DEPTH, black_box(7)));
+        bencher.bench_local(|| plain_nested(black_box(DEPTH), black_box(7)));
     }
 
-    #[divan::bench]
+    #[divan::bench(sample_size = 10)]
     fn charm_tracing_enabled(bencher: Bencher) {
         in_session(move || bencher.bench_local(|| charm_nested(DEPTH, black_box(7))));
     }
@@ -196,7 +202,7 @@ mod nested {
         });
     }
 
-    #[divan::bench]
+    #[divan::bench(sample_size = 10)]
     fn otel_sdk_in_span(bencher: Bencher) {
         let provider = sdk_provider();
         let tracer = provider.tracer("bench");
@@ -212,13 +218,13 @@ mod nested {
         bencher.bench_local(|| nest(&tracer, DEPTH));
     }
 
-    #[divan::bench]
+    #[divan::bench(sample_size = 10)]
     fn tracing_opentelemetry_instrument(bencher: Bencher) {
         let _guard = tracing_subscriber_guard();
         bencher.bench_local(|| tracing_nested(DEPTH, black_box(7)));
     }
 
-    #[divan::bench]
+    #[divan::bench(sample_size = 10)]
     fn fastrace_under_root(bencher: Bencher) {
         fastrace_setup();
         let root = fastrace::Span::root("root", fastrace::prelude::SpanContext::random());
