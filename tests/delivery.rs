@@ -468,3 +468,32 @@ fn kill_9_at_random_moments_never_corrupts_the_buffer_or_loses_a_written_trace()
         "everything delivered in the end"
     );
 }
+
+#[test]
+fn a_record_larger_than_the_buffer_is_not_buffered_one_error_line_then_sent_directly() {
+    // About 100 bytes a span: 120 000 spans encode to more than the 10 MiB limit.
+    let dir = fresh_charm_dir();
+    let receiver = Receiver::start();
+    let output = Hook::in_dir("shop_charm", "hooks/update-status", &dir)
+        .env("SHOP_TRACING_ENDPOINT", receiver.endpoint())
+        .env("SHOP_SPANS", "120000")
+        .run();
+    assert_eq!(output.code(), 0, "{}", output.stderr());
+    let errors = output.error_lines();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("larger than the buffer limit"),
+        "{errors:?}"
+    );
+    assert_eq!(
+        buffered_records(&dir.join(BUFFER)),
+        0,
+        "never written to the buffer"
+    );
+    let accepted = receiver.accepted_traces();
+    assert_eq!(accepted.len(), 1, "sent directly instead");
+    assert_eq!(
+        accepted[0].resource_spans[0].scope_spans[0].spans.len(),
+        120_000
+    );
+}
