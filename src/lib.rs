@@ -48,12 +48,13 @@
 pub use charm_tracing_macros::{trace, trace_charm};
 pub use charm_tracing_runtime::relation::{TracingEndpointRequirer, charm_tracing_config};
 pub use charm_tracing_runtime::{
-    CertValue, Charm, CharmSpan, ContextError, DisabledGuard, EndpointValue, Event, HandlerError,
-    JujuContext, current_span, disabled, emit, is_enabled, relation, shutdown, testing,
+    AsyncCharm, CertValue, Charm, CharmSpan, ContextError, DisabledGuard, EndpointValue, Event,
+    HandlerError, JujuContext, current_span, disabled, emit, is_enabled, relation, shutdown,
+    testing,
 };
 
 #[cfg(not(feature = "untraced"))]
-pub use charm_tracing_runtime::main;
+pub use charm_tracing_runtime::{main, main_async};
 
 /// The Juju entry point of an untraced build: reads the context, constructs the charm,
 /// dispatches the event. No session, no delivery.
@@ -72,6 +73,27 @@ pub fn main<C: Charm>(ctor: impl FnOnce(JujuContext) -> C) -> std::process::Exit
     };
     let event = ctx.event();
     let result = ctor(ctx).handle(&event);
+    charm_tracing_runtime::hook_exit_code(&event, result)
+}
+
+/// The async Juju entry point of an untraced build.
+///
+/// ```no_run
+/// # use charm_tracing::{AsyncCharm, Event, HandlerError, JujuContext};
+/// # struct C;
+/// # impl AsyncCharm for C { async fn handle(&mut self, _: &Event) -> Result<(), HandlerError> { Ok(()) } }
+/// async fn run() -> std::process::ExitCode { charm_tracing::main_async(|_ctx| C).await }
+/// ```
+#[cfg(feature = "untraced")]
+pub async fn main_async<C: AsyncCharm>(
+    ctor: impl FnOnce(JujuContext) -> C,
+) -> std::process::ExitCode {
+    let ctx = match charm_tracing_runtime::juju_context_or_exit_code() {
+        Ok(ctx) => ctx,
+        Err(code) => return code,
+    };
+    let event = ctx.event();
+    let result = ctor(ctx).handle(&event).await;
     charm_tracing_runtime::hook_exit_code(&event, result)
 }
 

@@ -1,8 +1,8 @@
 //! Wrapping one fn body in its span: the code every traced call runs.
 
-use proc_macro2::{TokenStream, TokenTree};
+use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{ToTokens, quote};
-use syn::{Block, ReturnType, Signature, Type};
+use syn::{Block, FnArg, Pat, ReturnType, Signature, Type};
 
 /// The name a span gets.
 pub(crate) enum SpanName {
@@ -70,8 +70,25 @@ fn finish(guard: &TokenStream) -> TokenStream {
     }}
 }
 
+/// `let _ = &arg;` for every argument bound to a name, so an `async move` block owns every
+/// argument until it completes, as the `async fn` it replaces did (drop order unchanged).
+fn keep_arguments(sig: &Signature) -> TokenStream {
+    let names = sig.inputs.iter().filter_map(|input| match input {
+        FnArg::Receiver(receiver) => Some(receiver.self_token.to_token_stream()),
+        FnArg::Typed(typed) => match typed.pat.as_ref() {
+            Pat::Ident(ident) => Some(ident.ident.to_token_stream()),
+            _ => None,
+        },
+    });
+    quote!(#(let _ = &#names;)*)
+}
+
 /// The traced body of a fn with signature `sig` and body `block`.
-pub(crate) fn traced_body(sig: &Signature, block: &Block, name: &SpanName) -> TokenStream {
+///
+/// An `async fn` becomes a plain fn returning `impl Future`: its span opens when it is
+/// called, so a future spawned onto another task or joined with others is parented where it
+/// was created, not wherever it is first polled.
+pub(crate) fn traced_body(sig: &mut Signature, block: &Block, name: &SpanName) -> TokenStream {
     let name = name.expression();
     let typed = annotation(&sig.output).map(|ty| quote!(: #ty));
     if sig.asyncness.is_some() {
@@ -84,15 +101,29 @@ pub(crate) fn traced_body(sig: &Signature, block: &Block, name: &SpanName) -> To
                 }
             }
         });
-        let finish = finish(&quote!(__charm_tracing_span));
+        let keep = keep_arguments(sig);
+        let output = match &sig.output {
+            ReturnType::Default => quote!(()),
+            ReturnType::Type(_, ty) => ty.to_token_stream(),
+        };
+        let async_span = sig
+            .asyncness
+            .take()
+            .map_or_else(Span::call_site, |a| a.span);
+        sig.output = syn::parse_quote_spanned! {async_span=>
+            -> impl ::core::future::Future<Output = #output>
+        };
+        let finish = finish(&quote!(__charm_tracing_token));
         return quote! {{
             let __charm_tracing_span = ::charm_tracing::__private::AsyncSpan::open(#name);
-            #[allow(clippy::let_unit_value)]
-            let __charm_tracing_ret #typed = __charm_tracing_span
-                .instrument(async move { #fake_return #block })
-                .await;
-            #finish
-            __charm_tracing_ret
+            let __charm_tracing_token = __charm_tracing_span.token();
+            __charm_tracing_span.wrap(async move {
+                #keep
+                #[allow(clippy::let_unit_value)]
+                let __charm_tracing_ret #typed = async move { #fake_return #block }.await;
+                #finish
+                __charm_tracing_ret
+            })
         }};
     }
     if returns_never(&sig.output) {

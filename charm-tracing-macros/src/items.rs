@@ -91,7 +91,7 @@ pub(crate) fn trace_impl_methods(
             || format!("method call: {type_name}.{}", method.sig.ident),
             |n| n.value(),
         );
-        let body = traced_body(&method.sig, &method.block, &SpanName::Fixed(name));
+        let body = traced_body(&mut method.sig, &method.block, &SpanName::Fixed(name));
         method.block = syn::parse2(body)?;
     }
     match errors {
@@ -150,7 +150,7 @@ fn trace_fn(args: TraceArgs, mut function: ItemFn) -> syn::Result<TokenStream> {
         (None, true) => SpanName::SelfMethod(ident),
         (None, false) => SpanName::Fixed(format!("function call: {ident}")),
     };
-    let body = traced_body(&function.sig, &function.block, &name);
+    let body = traced_body(&mut function.sig, &function.block, &name);
     function.block = Box::new(syn::parse2(body)?);
     Ok(quote!(#function))
 }

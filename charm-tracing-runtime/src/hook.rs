@@ -4,10 +4,13 @@ use crate::context::{Event, JujuContext};
 use crate::outcome::handler_error_info;
 use crate::outcome::{Outcome, ViewHandlerError as _};
 use crate::session;
-use crate::span;
+use crate::span::{self, AsyncSpan};
 use std::any::Any;
+use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
 use std::process::ExitCode;
+use std::task::{Context, Poll};
 
 /// The error a handler returns: any error.
 ///
@@ -71,6 +74,63 @@ pub fn main<C: Charm>(ctor: impl FnOnce(JujuContext) -> C) -> ExitCode {
     }
 }
 
+/// An async charm: handles the event its hook was run for with a future, awaited inside
+/// the event span by [`main_async`]. Write the handler as an `async fn`.
+///
+/// ```
+/// use charm_tracing_runtime::{AsyncCharm, Event, HandlerError};
+///
+/// struct Quiet;
+/// impl AsyncCharm for Quiet {
+///     async fn handle(&mut self, event: &Event) -> Result<(), HandlerError> {
+///         match event.kind() {
+///             "install" => Ok(()),
+///             _ => Ok(()),
+///         }
+///     }
+/// }
+/// ```
+pub trait AsyncCharm {
+    /// Handles `event`; an `Err` fails the hook (and marks the event and root spans).
+    fn handle(&mut self, event: &Event) -> impl Future<Output = Result<(), HandlerError>>;
+}
+
+/// The Juju entry point of an [`AsyncCharm`], for an async `main` (`#[tokio::main]`, any
+/// flavor): like [`main`], with the handler's future awaited inside the event span, so the
+/// event and root spans cover its awaits. Delivery does not use the caller's runtime.
+///
+/// ```no_run
+/// use charm_tracing_runtime::{AsyncCharm, Event, HandlerError, JujuContext};
+///
+/// struct MyCharm;
+/// impl AsyncCharm for MyCharm {
+///     async fn handle(&mut self, _event: &Event) -> Result<(), HandlerError> { Ok(()) }
+/// }
+///
+/// // With tokio: `#[tokio::main] async fn main() -> ExitCode { main_async(..).await }`.
+/// fn main() -> std::process::ExitCode {
+///     let hook = charm_tracing_runtime::main_async(|_ctx: JujuContext| MyCharm);
+///     # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+///     #     let waker = std::task::Waker::noop();
+///     #     let mut cx = std::task::Context::from_waker(&waker);
+///     #     let mut f = std::pin::pin!(f);
+///     #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
+///     # }
+///     block_on(hook)
+/// }
+/// ```
+pub async fn main_async<C: AsyncCharm>(ctor: impl FnOnce(JujuContext) -> C) -> ExitCode {
+    let ctx = match juju_context_or_exit_code() {
+        Ok(ctx) => ctx,
+        Err(code) => return code,
+    };
+    let event = ctx.event();
+    match run_hook_async(ctx, ctor).await {
+        Ok(result) => hook_exit_code(&event, result),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
 /// The hook's Juju context, or (outside Juju) exit code 1 after one line on stderr.
 #[doc(hidden)]
 pub fn juju_context_or_exit_code() -> Result<JujuContext, ExitCode> {
@@ -104,16 +164,80 @@ pub(crate) fn run_hook<C: Charm>(
         session::set_pending_context(None);
         dispatch(&mut charm, &event)
     }));
+    end_hook(&result);
+    result
+}
+
+/// Runs one hook of an async charm; the session ends before the future completes.
+pub(crate) async fn run_hook_async<C: AsyncCharm>(
+    ctx: JujuContext,
+    ctor: impl FnOnce(JujuContext) -> C,
+) -> HookResult {
+    let event = ctx.event();
+    session::set_pending_context(Some(ctx.clone()));
+    let constructed = catch_unwind(AssertUnwindSafe(|| ctor(ctx)));
+    session::set_pending_context(None);
+    let result = match constructed {
+        Ok(mut charm) => CatchUnwind::new(dispatch_async(&mut charm, &event)).await,
+        Err(panic) => Err(panic),
+    };
+    end_hook(&result);
+    result
+}
+
+/// After the handler: marks the root failed if the hook failed, then ends the session.
+fn end_hook(result: &HookResult) {
     session::set_pending_context(None);
     if let Some(session) = session::current() {
-        match &result {
+        match result {
             Ok(Err(error)) => session.fail_root(&handler_error_info(error.as_ref())),
             Err(_) => session.fail_root(&crate::panics::current_panic()),
             Ok(Ok(())) => {}
         }
     }
     session::shutdown();
-    result
+}
+
+async fn dispatch_async<C: AsyncCharm>(charm: &mut C, event: &Event) -> Result<(), HandlerError> {
+    let span = AsyncSpan::open_event(event.kind());
+    let token = span.token();
+    span.wrap(async {
+        let result = charm.handle(event).await;
+        let error = result
+            .as_ref()
+            .err()
+            .map(|e| handler_error_info(e.as_ref()));
+        token.finish_with(error.as_ref());
+        result
+    })
+    .await
+}
+
+pin_project_lite::pin_project! {
+    /// A future whose panics are caught, as `catch_unwind` does for a closure.
+    pub(crate) struct CatchUnwind<F> {
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F> CatchUnwind<F> {
+    pub(crate) fn new(future: F) -> Self {
+        CatchUnwind { future }
+    }
+}
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, Box<dyn Any + Send>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let future = self.project().future;
+        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    }
 }
 
 fn dispatch<C: Charm>(charm: &mut C, event: &Event) -> Result<(), HandlerError> {

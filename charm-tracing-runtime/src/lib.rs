@@ -38,7 +38,10 @@ pub use bridge::{CharmSpan, current_span};
 pub use config::{CertValue, CharmConfig, EndpointValue};
 pub use context::{ContextError, Event, JujuContext};
 pub use enabled::{DisabledGuard, disabled, is_enabled};
-pub use hook::{Charm, HandlerError, emit, hook_exit_code, juju_context_or_exit_code, main};
+pub use hook::{
+    AsyncCharm, Charm, HandlerError, emit, hook_exit_code, juju_context_or_exit_code, main,
+    main_async,
+};
 pub use record::ErrorInfo;
 pub use session::{shutdown, start_session};
 

@@ -16,8 +16,8 @@ use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 
 /// One hook's trace while it runs.
 pub(crate) struct Session {
@@ -42,15 +42,25 @@ struct SpanTable {
 }
 
 thread_local! {
-    /// Whether this thread runs a hook under the test harness.
+    /// Whether this thread runs a hook under the test harness (a session started here is a
+    /// harness session, bound to this thread).
     static HARNESS: Cell<bool> = const { Cell::new(false) };
-    /// The harness session bound to this thread.
-    static BOUND: RefCell<Option<Arc<Session>>> = const { RefCell::new(None) };
+    /// The harness session of the hook this thread runs.
+    static HOOK_SESSION: RefCell<Option<Arc<Session>>> = const { RefCell::new(None) };
+    /// Harness sessions carried onto this thread for a while: by a traced future while it is
+    /// polled, by a `tracing` span while it is entered. The last one is current.
+    static SCOPES: RefCell<Vec<Arc<Session>>> = const { RefCell::new(Vec::new()) };
     /// The Juju context the hook runner hands to the constructor's session start.
     static PENDING_CONTEXT: RefCell<Option<JujuContext>> = const { RefCell::new(None) };
 }
 
 static GLOBAL: OnceLock<Arc<Session>> = OnceLock::new();
+
+/// Hooks running under the test harness in this process, and their open sessions. While
+/// there are none (always, in production), finding the session is one relaxed load and
+/// `GLOBAL`.
+static HARNESS_RUNS: AtomicUsize = AtomicUsize::new(0);
+static HARNESS_SESSIONS: Mutex<Vec<Weak<Session>>> = Mutex::new(Vec::new());
 
 /// The hot path's one check. Low 16 bits: open sessions in the process; high 16 bits: live
 /// `disabled()` guards. Spans are recorded only when sessions are open and no guard lives.
@@ -76,39 +86,102 @@ pub(crate) fn remove_disabled_guard() {
     GATE.fetch_sub(DISABLED_UNIT, Ordering::SeqCst);
 }
 
-/// Runs `f` on this thread's open session, without touching its reference count.
+/// Runs `f` on this thread's open session, without touching its reference count in
+/// production.
 #[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(&Session) -> R) -> Option<R> {
-    if HARNESS.try_with(Cell::get).unwrap_or(false) {
-        return BOUND
-            .try_with(|bound| match bound.try_borrow() {
-                Ok(bound) => bound.as_deref().filter(|s| s.is_open()).map(f),
-                Err(_) => None,
-            })
-            .ok()
-            .flatten();
+    if HARNESS_RUNS.load(Ordering::Relaxed) == 0 {
+        return GLOBAL.get().filter(|s| s.is_open()).map(|s| f(s));
     }
-    GLOBAL.get().filter(|s| s.is_open()).map(|s| f(s))
+    harness_current().map(|s| f(&s))
 }
 
 /// The open session this thread records into, if any.
 #[inline]
 pub(crate) fn current() -> Option<Arc<Session>> {
+    if HARNESS_RUNS.load(Ordering::Relaxed) == 0 {
+        return GLOBAL.get().filter(|s| s.is_open()).cloned();
+    }
+    harness_current()
+}
+
+/// With hooks under the test harness: the session carried onto this thread, else the
+/// thread's own hook session, else the global one; a thread of no hook (one a hook spawned)
+/// records into the harness session only when exactly one hook runs under the harness in
+/// the whole process, so parallel tests never get each other's spans.
+#[cold]
+fn harness_current() -> Option<Arc<Session>> {
+    let carried = SCOPES
+        .try_with(|scopes| scopes.try_borrow().ok().and_then(|s| s.last().cloned()))
+        .ok()
+        .flatten();
+    if let Some(session) = carried {
+        return session.is_open().then_some(session);
+    }
     if HARNESS.try_with(Cell::get).unwrap_or(false) {
-        return BOUND
-            .try_with(|bound| bound.borrow().clone())
+        return HOOK_SESSION
+            .try_with(|own| own.try_borrow().ok().and_then(|s| s.clone()))
             .ok()
             .flatten()
             .filter(|s| s.is_open());
     }
-    GLOBAL.get().filter(|s| s.is_open()).cloned()
+    if let Some(global) = GLOBAL.get() {
+        return global.is_open().then(|| global.clone());
+    }
+    if HARNESS_RUNS.load(Ordering::Acquire) != 1 {
+        return None;
+    }
+    let sessions = HARNESS_SESSIONS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let mut open = sessions
+        .iter()
+        .filter_map(Weak::upgrade)
+        .filter(|s| s.is_open());
+    match (open.next(), open.next()) {
+        (Some(only), None) => Some(only),
+        _ => None,
+    }
+}
+
+/// Carries `session` onto this thread until the returned guard drops (harness sessions
+/// only: the global one is everywhere already).
+pub(crate) fn carry(session: &Arc<Session>) -> Carried {
+    if !session.is_harness() {
+        return Carried(false);
+    }
+    let pushed = SCOPES
+        .try_with(|scopes| match scopes.try_borrow_mut() {
+            Ok(mut scopes) => {
+                scopes.push(session.clone());
+                true
+            }
+            Err(_) => false,
+        })
+        .unwrap_or(false);
+    Carried(pushed)
+}
+
+/// Ends what [`carry`] started.
+pub(crate) struct Carried(bool);
+
+impl Drop for Carried {
+    fn drop(&mut self) {
+        if self.0 {
+            let _ = SCOPES.try_with(|scopes| {
+                if let Ok(mut scopes) = scopes.try_borrow_mut() {
+                    scopes.pop();
+                }
+            });
+        }
+    }
 }
 
 /// The session this thread would end: the harness one, else the global one.
 fn owned_by_this_thread() -> Option<Arc<Session>> {
     if HARNESS.try_with(Cell::get).unwrap_or(false) {
-        BOUND
-            .try_with(|bound| bound.borrow().clone())
+        HOOK_SESSION
+            .try_with(|own| own.borrow().clone())
             .ok()
             .flatten()
     } else {
@@ -138,7 +211,9 @@ pub fn start_session(
     }
     let harness = HARNESS.try_with(Cell::get).unwrap_or(false);
     let running = if harness {
-        BOUND.try_with(|b| b.borrow().is_some()).unwrap_or(true)
+        HOOK_SESSION
+            .try_with(|own| own.borrow().is_some())
+            .unwrap_or(true)
     } else {
         GLOBAL.get().is_some()
     };
@@ -168,7 +243,11 @@ pub fn start_session(
     crate::bridge::register_global_provider();
     let proxy = crate::bridge::proxy_context(&session);
     if harness {
-        let _ = BOUND.try_with(|bound| *bound.borrow_mut() = Some(session));
+        HARNESS_SESSIONS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::downgrade(&session));
+        let _ = HOOK_SESSION.try_with(|own| *own.borrow_mut() = Some(session));
     } else if GLOBAL.set(session).is_ok() {
         crate::exit::flush_at_exit();
     } else {
@@ -265,6 +344,11 @@ impl Session {
         }
         table.records.push(record);
         Some(table.records.len() - 1)
+    }
+
+    /// Whether this is a test harness session (its record is captured, not delivered).
+    pub fn is_harness(&self) -> bool {
+        self.capture.is_some()
     }
 
     /// Ends span `index`, failed with `error` if given. Ending twice keeps the first end.
@@ -371,21 +455,66 @@ pub(crate) fn new_span_id() -> SpanId {
 
 /// Runs `f` with this thread in harness mode, then unbinds and returns the thread's session.
 pub(crate) fn with_harness<R>(f: impl FnOnce() -> R) -> (R, Option<Arc<Session>>) {
-    struct Reset(bool);
-    impl Drop for Reset {
-        fn drop(&mut self) {
-            let _ = HARNESS.try_with(|h| h.set(self.0));
-            let _ = BOUND.try_with(|b| b.borrow_mut().take());
+    let mut slot = HarnessSlot::default();
+    let result = slot.enter(f);
+    (result, slot.take_session())
+}
+
+/// A hook run under the test harness, possibly in several steps (the polls of an async
+/// hook, maybe on several threads): each step runs in harness mode with the run's session
+/// bound to the thread, as a synchronous run is throughout.
+#[derive(Default)]
+pub(crate) struct HarnessSlot {
+    session: Option<Arc<Session>>,
+    counted: bool,
+}
+
+impl HarnessSlot {
+    /// Runs one step of the hook.
+    pub(crate) fn enter<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        struct Restore<'a> {
+            slot: &'a mut HarnessSlot,
+            harness: bool,
+            own: Option<Arc<Session>>,
         }
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                let _ = HARNESS.try_with(|h| h.set(self.harness));
+                let _ = HOOK_SESSION.try_with(|own| {
+                    if let Ok(mut own) = own.try_borrow_mut() {
+                        self.slot.session = std::mem::replace(&mut *own, self.own.take());
+                    }
+                });
+            }
+        }
+        if !self.counted {
+            self.counted = true;
+            HARNESS_RUNS.fetch_add(1, Ordering::AcqRel);
+        }
+        let harness = HARNESS.with(|h| h.replace(true));
+        let own = HOOK_SESSION.with(|own| own.replace(self.session.take()));
+        let _restore = Restore {
+            slot: self,
+            harness,
+            own,
+        };
+        f()
     }
-    let previous = HARNESS.with(|h| h.replace(true));
-    let saved = BOUND.with(|b| b.borrow_mut().take());
-    let reset = Reset(previous);
-    let result = f();
-    let session = BOUND.with(|b| b.borrow_mut().take());
-    drop(reset);
-    if let Some(saved) = saved {
-        BOUND.with(|b| *b.borrow_mut() = Some(saved));
+
+    /// The run's session, once it has started one.
+    pub(crate) fn take_session(&mut self) -> Option<Arc<Session>> {
+        self.session.take()
     }
-    (result, session)
+}
+
+impl Drop for HarnessSlot {
+    fn drop(&mut self) {
+        if self.counted {
+            HARNESS_RUNS.fetch_sub(1, Ordering::AcqRel);
+        }
+        let mut sessions = HARNESS_SESSIONS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        sessions.retain(|s| s.strong_count() > 0 && s.upgrade().is_some_and(|s| s.is_open()));
+    }
 }

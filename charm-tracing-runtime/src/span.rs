@@ -209,15 +209,20 @@ impl Drop for SpanGuard {
     }
 }
 
-/// The span of a traced `async fn`: opened when the call starts, the current span during
-/// every poll of the body, ended when the body completes (or is dropped).
+/// The span of a traced `async fn`: opened when the fn is called (so it is parented where
+/// the future is created, not where it is first polled), the current span during every poll
+/// of the body, on whichever thread, and ended when the body completes, or when the future
+/// is dropped early.
 ///
 /// ```
 /// use charm_tracing_runtime::span::AsyncSpan;
 ///
 /// let span = AsyncSpan::open("function call: fetch");
-/// let value = block_on(span.instrument(async { 7 }));
-/// span.finish(None);
+/// let token = span.token();
+/// let value = block_on(span.wrap(async move {
+///     token.finish(None);
+///     7
+/// }));
 /// assert_eq!(value, 7);
 /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
 /// #     let waker = std::task::Waker::noop();
@@ -231,22 +236,33 @@ pub struct AsyncSpan {
     active: Option<(Arc<Session>, Frame)>,
 }
 
+/// Ends an [`AsyncSpan`] from inside the body it wraps, with the body's outcome.
+#[derive(Clone, Copy, Debug)]
+pub struct SpanToken {
+    index: usize,
+}
+
 impl AsyncSpan {
     /// Opens the span under the current span.
     ///
     /// ```
     /// charm_tracing_runtime::span::AsyncSpan::open("function call: f").finish(None);
     /// ```
+    #[inline]
     pub fn open(name: &'static str) -> Self {
         if !session::gate_open() {
             return AsyncSpan { active: None };
         }
+        Self::open_in_session(Cow::Borrowed(name))
+    }
+
+    fn open_in_session(name: Cow<'static, str>) -> Self {
         let Some(session) = session::current() else {
             return AsyncSpan { active: None };
         };
         let (parent, entered_under) = parent_for_new_span(&session);
         let span_id = session::new_span_id();
-        match session.open_span(Cow::Borrowed(name), span_id, parent) {
+        match session.open_span(name, span_id, parent) {
             Some(index) => AsyncSpan {
                 active: Some((
                     session,
@@ -261,15 +277,49 @@ impl AsyncSpan {
         }
     }
 
-    /// Runs `future` with this span current during each poll.
+    /// An event span, `event: {kind}` with its span event `{kind}`, as an async span.
+    pub(crate) fn open_event(kind: &str) -> Self {
+        if !session::gate_open() {
+            return AsyncSpan { active: None };
+        }
+        let span = Self::open_in_session(Cow::Owned(format!("event: {kind}")));
+        if let Some((session, frame)) = &span.active {
+            session.with_span(frame.index, |record| {
+                record.details_mut().events.push(EventRecord {
+                    name: Cow::Owned(kind.to_owned()),
+                    time: Stamp::now(),
+                    attributes: Vec::new(),
+                });
+            });
+        }
+        span
+    }
+
+    /// A handle the wrapped body ends the span with, reporting its outcome.
     ///
     /// ```
     /// # use charm_tracing_runtime::span::AsyncSpan;
     /// let span = AsyncSpan::open("function call: f");
-    /// let _future = span.instrument(async {});
+    /// span.token().finish(None);
     /// ```
-    pub fn instrument<F: Future>(&self, future: F) -> Instrumented<'_, F> {
-        Instrumented { span: self, future }
+    pub fn token(&self) -> SpanToken {
+        SpanToken {
+            index: self
+                .active
+                .as_ref()
+                .map_or(INACTIVE, |(_, frame)| frame.index),
+        }
+    }
+
+    /// Runs `future` with this span current during each poll; the span ends when the
+    /// future completes or is dropped.
+    ///
+    /// ```
+    /// # use charm_tracing_runtime::span::AsyncSpan;
+    /// let _future = AsyncSpan::open("function call: f").wrap(async {});
+    /// ```
+    pub fn wrap<F: Future>(self, future: F) -> Traced<F> {
+        Traced { future, span: self }
     }
 
     /// Ends the span; `error` marks it failed.
@@ -285,6 +335,31 @@ impl AsyncSpan {
     }
 }
 
+impl SpanToken {
+    /// Ends the span; `error` (the body's `Err`, if any) marks it failed. Called by the body
+    /// while the span's future is polled, so the span's session is current.
+    ///
+    /// ```
+    /// # use charm_tracing_runtime::span::AsyncSpan;
+    /// AsyncSpan::open("function call: f").token().finish(None);
+    /// ```
+    pub fn finish(self, error: Option<ErrorView<'_>>) {
+        if self.index != INACTIVE {
+            let info = error.map(|view| view.to_info());
+            session::with_current(|session| session.close_span(self.index, info.as_ref()));
+        }
+    }
+}
+
+impl SpanToken {
+    /// Ends the span with an already described error.
+    pub(crate) fn finish_with(self, error: Option<&ErrorInfo>) {
+        if self.index != INACTIVE {
+            session::with_current(|session| session.close_span(self.index, error));
+        }
+    }
+}
+
 impl Drop for AsyncSpan {
     fn drop(&mut self) {
         if let Some((session, frame)) = self.active.take() {
@@ -295,27 +370,54 @@ impl Drop for AsyncSpan {
 }
 
 pin_project_lite::pin_project! {
-    /// A future polled with its [`AsyncSpan`] as the current span.
-    pub struct Instrumented<'a, F> {
-        span: &'a AsyncSpan,
+    /// A future polled with its [`AsyncSpan`] as the current span, on whatever thread polls
+    /// it. Nothing stays on a thread's span stack after a poll, even one that panics.
+    pub struct Traced<F> {
         #[pin]
         future: F,
+        span: AsyncSpan,
     }
 }
 
-impl<F: Future> Future for Instrumented<'_, F> {
+/// Pops a polled span's frame, and ends the span failed if the poll panics.
+struct PollFrame<'a> {
+    session: &'a Session,
+    frame: Frame,
+}
+
+impl Drop for PollFrame<'_> {
+    fn drop(&mut self) {
+        pop(self.frame.index);
+        if std::thread::panicking() {
+            let error = crate::panics::current_panic();
+            self.session.close_span(self.frame.index, Some(&error));
+        }
+    }
+}
+
+impl<F: Future> Future for Traced<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        match &this.span.active {
-            Some((_, frame)) => {
+        let poll = match &this.span.active {
+            Some((session, frame)) => {
+                let _carried = session::carry(session);
                 push(*frame);
-                let poll = this.future.poll(cx);
-                pop(frame.index);
-                poll
+                let _frame = PollFrame {
+                    session,
+                    frame: *frame,
+                };
+                this.future.poll(cx)
             }
-            None => this.future.poll(cx),
+            None => return this.future.poll(cx),
+        };
+        if poll.is_ready() {
+            // Ended by the body's token; dropping the handle ends it if the body did not.
+            if let Some((session, frame)) = this.span.active.take() {
+                session.close_span(frame.index, None);
+            }
         }
+        poll
     }
 }

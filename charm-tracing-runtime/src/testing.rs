@@ -5,14 +5,18 @@
 //! environment.
 
 use crate::context::JujuContext;
-use crate::hook::{self, Charm, HandlerError};
-use crate::session;
+use crate::hook::{self, AsyncCharm, Charm, HandlerError, HookResult};
+use crate::session::{self, HarnessSlot, Session};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use prost::Message;
 use std::fmt::Write as _;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
 /// How the hook ended.
 #[derive(Debug)]
@@ -68,6 +72,71 @@ impl HookRun {
 /// ```
 pub fn run_hook<C: Charm>(ctx: JujuContext, ctor: impl FnOnce(JujuContext) -> C) -> HookRun {
     let (result, session) = session::with_harness(|| hook::run_hook(ctx, ctor));
+    hook_run(result, session)
+}
+
+/// Runs one hook of an [`AsyncCharm`] the way `charm_tracing::main_async` would, with `ctx`
+/// instead of the process environment, and captures its trace. Await it on any runtime:
+/// spans of the tasks and threads the hook starts are captured too (see the README on
+/// threads and parallel tests).
+///
+/// ```
+/// use charm_tracing_runtime::testing::{run_hook_async, HookOutcome};
+/// use charm_tracing_runtime::{AsyncCharm, Event, HandlerError, JujuContext};
+///
+/// struct Plain;
+/// impl AsyncCharm for Plain {
+///     async fn handle(&mut self, _: &Event) -> Result<(), HandlerError> { Ok(()) }
+/// }
+///
+/// let hook = run_hook_async(JujuContext::new("plain/0", "hooks/install"), |_| Plain);
+/// let run = block_on(hook);
+/// assert!(matches!(run.outcome, HookOutcome::Succeeded));
+/// assert!(run.trace.is_none()); // `Plain` is not under #[trace_charm]
+/// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     let waker = std::task::Waker::noop();
+/// #     let mut cx = std::task::Context::from_waker(&waker);
+/// #     let mut f = std::pin::pin!(f);
+/// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
+/// # }
+/// ```
+pub async fn run_hook_async<C: AsyncCharm>(
+    ctx: JujuContext,
+    ctor: impl FnOnce(JujuContext) -> C,
+) -> HookRun {
+    let (result, session) = InHarness {
+        slot: HarnessSlot::default(),
+        future: hook::run_hook_async(ctx, ctor),
+    }
+    .await;
+    hook_run(result, session)
+}
+
+pin_project_lite::pin_project! {
+    /// A hook future polled in harness mode, with its session bound to whichever thread
+    /// polls it.
+    struct InHarness<F> {
+        slot: HarnessSlot,
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F: Future> Future for InHarness<F> {
+    type Output = (F::Output, Option<Arc<Session>>);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let future = this.future;
+        match this.slot.enter(|| future.poll(cx)) {
+            Poll::Ready(result) => Poll::Ready((result, this.slot.take_session())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// What a hook run under the harness gives the test.
+fn hook_run(result: HookResult, session: Option<Arc<Session>>) -> HookRun {
     let outcome = match result {
         Ok(Ok(())) => HookOutcome::Succeeded,
         Ok(Err(error)) => HookOutcome::Failed(error),

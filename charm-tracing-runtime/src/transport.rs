@@ -12,10 +12,11 @@ use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
 
 /// Where records are POSTed.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Target {
     uri: Uri,
     url: String,
@@ -101,9 +102,28 @@ pub(crate) struct Report {
 
 type Sender = SendRequest<Full<Bytes>>;
 
+/// What the export thread tells the hook's thread, in order.
+enum Progress {
+    /// A connection is up: the records to send are wanted now.
+    Connected,
+    /// What became of the next record.
+    Fate(Fate),
+    /// The run is over; why it stopped early, if it did.
+    Done(Option<Stop>),
+}
+
+/// How long the hook's thread waits past the deadline for the export thread's last word
+/// (it normally comes at the deadline, from the export thread's own timeout).
+const GRACE: Duration = Duration::from_millis(50);
+
 /// Connects, then POSTs the records `load` gives, in order, until one must be kept or the
 /// deadline passes. `load` runs only once a connection is up, so an unreachable backend
 /// never costs a read of the buffer.
+///
+/// The network work runs on a thread of its own with its own runtime, so it works the same
+/// from plain threads, from inside any tokio runtime, and at process exit; the calling thread
+/// never waits longer than the deadline (plus a few ms), and an export thread stuck past it
+/// (a resolver in `getaddrinfo`, say) is left behind rather than waited for.
 pub(crate) fn send_all(
     target: &Target,
     tls: Option<Arc<ClientConfig>>,
@@ -112,6 +132,48 @@ pub(crate) fn send_all(
 ) -> (Report, Vec<Bytes>) {
     let mut records = Vec::new();
     let mut report = Report::default();
+    let end = Instant::now() + deadline;
+    let (progress, from_exporter) = mpsc::channel();
+    let (to_exporter, records_in) = mpsc::sync_channel(1);
+    let exporter_target = target.clone();
+    let spawned = std::thread::Builder::new()
+        .name("charm-tracing-export".to_owned())
+        .spawn(move || export(exporter_target, tls, end, deadline, progress, records_in));
+    if let Err(error) = spawned {
+        report.stop = Some(Stop::Setup(format!(
+            "cannot start the export thread: {error}"
+        )));
+        return (report, records);
+    }
+    let mut load = Some(load);
+    report.stop = loop {
+        let wait = end.saturating_duration_since(Instant::now()) + GRACE;
+        match from_exporter.recv_timeout(wait) {
+            Ok(Progress::Connected) => {
+                records = load.take().map(|load| load()).unwrap_or_default();
+                // `Bytes` clones share the buffer: nothing is copied.
+                let _ = to_exporter.send(records.clone());
+            }
+            Ok(Progress::Fate(fate)) => report.fates.push(fate),
+            Ok(Progress::Done(stop)) => break stop,
+            Err(RecvTimeoutError::Timeout) => break Some(Stop::Timeout(deadline)),
+            Err(RecvTimeoutError::Disconnected) => {
+                break Some(Stop::Setup("the export thread ended early".to_owned()));
+            }
+        }
+    };
+    (report, records)
+}
+
+/// The export thread: one current-thread runtime, the whole run under the deadline.
+fn export(
+    target: Target,
+    tls: Option<Arc<ClientConfig>>,
+    end: Instant,
+    deadline: Duration,
+    progress: mpsc::Sender<Progress>,
+    records_in: mpsc::Receiver<Vec<Bytes>>,
+) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
@@ -119,29 +181,38 @@ pub(crate) fn send_all(
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            report.stop = Some(Stop::Setup(format!("no network runtime: {e}")));
-            return (report, records);
+            let stop = Stop::Setup(format!("no network runtime: {e}"));
+            let _ = progress.send(Progress::Done(Some(stop)));
+            return;
         }
     };
+    let remaining = || end.saturating_duration_since(Instant::now());
     let run = runtime.block_on(async {
         let work = async {
-            let sender = connect(target, tls.clone()).await?;
-            records = load();
-            match send_in_order(target, tls, sender, &records, &mut report.fates).await {
+            let sender = connect(&target, tls.clone()).await?;
+            let _ = progress.send(Progress::Connected);
+            // The hook's thread answers at once (it reads the buffer); bounded all the same.
+            let records = records_in
+                .recv_timeout(remaining())
+                .map_err(|_| Stop::Timeout(deadline))?;
+            let report_fate = |fate| {
+                let _ = progress.send(Progress::Fate(fate));
+            };
+            match send_in_order(&target, tls, sender, &records, report_fate).await {
                 Some(stop) => Err(stop),
                 None => Ok(()),
             }
         };
-        tokio::time::timeout(deadline, work).await
+        tokio::time::timeout(remaining(), work).await
     });
-    // A resolver thread stuck in getaddrinfo must not hold the hook: do not wait for it.
+    // A resolver thread stuck in getaddrinfo must not hold this thread: do not wait for it.
     runtime.shutdown_background();
-    report.stop = match run {
+    let stop = match run {
         Ok(Ok(())) => None,
         Ok(Err(stop)) => Some(stop),
         Err(_) => Some(Stop::Timeout(deadline)),
     };
-    (report, records)
+    let _ = progress.send(Progress::Done(stop));
 }
 
 async fn send_in_order(
@@ -149,7 +220,7 @@ async fn send_in_order(
     tls: Option<Arc<ClientConfig>>,
     first: Sender,
     records: &[Bytes],
-    fates: &mut Vec<Fate>,
+    fate: impl Fn(Fate),
 ) -> Option<Stop> {
     let mut sender: Option<Sender> = Some(first);
     for record in records {
@@ -171,8 +242,8 @@ async fn send_in_order(
             Err(stop) => return Some(stop),
         };
         match status {
-            200..=299 => fates.push(Fate::Delivered),
-            400 | 413 => fates.push(Fate::Rejected(status)),
+            200..=299 => fate(Fate::Delivered),
+            400 | 413 => fate(Fate::Rejected(status)),
             408 | 429 | 500..=599 => return Some(Stop::Unavailable(status)),
             _ => return Some(Stop::Refused(status)),
         }
