@@ -53,6 +53,8 @@ pub use charm_tracing_runtime::{
     testing,
 };
 
+#[cfg(feature = "tracing")]
+pub use charm_tracing_runtime::{CharmTracingLayer, tracing_layer};
 #[cfg(not(feature = "untraced"))]
 pub use charm_tracing_runtime::{main, main_async};
 

@@ -32,6 +32,8 @@ mod session;
 pub mod span;
 pub mod testing;
 mod tls;
+#[cfg(feature = "tracing")]
+mod tracing_layer;
 mod transport;
 
 pub use bridge::{CharmSpan, current_span};
@@ -44,6 +46,8 @@ pub use hook::{
 };
 pub use record::ErrorInfo;
 pub use session::{shutdown, start_session};
+#[cfg(feature = "tracing")]
+pub use tracing_layer::{CharmTracingLayer, tracing_layer};
 
 /// Calls `f`; generated code wraps a traced body in it so that `return` and `?` keep their
 /// meaning and the closure is `FnOnce`.

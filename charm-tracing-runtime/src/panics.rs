@@ -29,6 +29,11 @@ pub(crate) fn install_hook() {
                     message,
                     stacktrace: Some(format!("{location}:\n{backtrace}")),
                 };
+                if cfg!(panic = "abort") {
+                    // No unwinding follows: the process ends when this hook returns. End the
+                    // session now, the panic marked where it started and on the root.
+                    end_session_before_abort(&record);
+                }
                 let _ = LAST_PANIC.try_with(|slot| {
                     if let Ok(mut slot) = slot.try_borrow_mut() {
                         *slot = Some(record);
@@ -38,6 +43,18 @@ pub(crate) fn install_hook() {
             previous(info);
         }));
     });
+}
+
+/// With `panic = "abort"`: marks the innermost span of this thread and the root failed,
+/// then ends the session (its record is buffered and delivered before the abort).
+fn end_session_before_abort(error: &ErrorInfo) {
+    if let Some(session) = crate::session::current() {
+        if let Some(frame) = crate::span::top() {
+            session.close_span(frame.index, Some(error));
+        }
+        session.fail_root(error);
+        session.finish();
+    }
 }
 
 /// The text of a panic payload (`&str` or `String`), or a placeholder.

@@ -162,6 +162,19 @@ pub(crate) fn carry(session: &Arc<Session>) -> Carried {
     Carried(pushed)
 }
 
+/// Carries `session` onto this thread until [`exit_scope`] (for callbacks without a guard:
+/// a `tracing` span's enter and exit).
+pub(crate) fn enter_scope(session: &Arc<Session>) {
+    std::mem::forget(carry(session));
+}
+
+/// Ends what [`enter_scope`] started.
+pub(crate) fn exit_scope(session: &Session) {
+    if session.is_harness() {
+        drop(Carried(true));
+    }
+}
+
 /// Ends what [`carry`] started.
 pub(crate) struct Carried(bool);
 

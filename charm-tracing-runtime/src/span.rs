@@ -41,7 +41,7 @@ pub(crate) fn top() -> Option<Frame> {
         .flatten()
 }
 
-fn push(frame: Frame) {
+pub(crate) fn push(frame: Frame) {
     let _ = STACK.try_with(|stack| {
         if let Ok(mut stack) = stack.try_borrow_mut() {
             stack.push(frame);
@@ -49,7 +49,7 @@ fn push(frame: Frame) {
     });
 }
 
-fn pop(index: usize) {
+pub(crate) fn pop(index: usize) {
     let _ = STACK.try_with(|stack| {
         if let Ok(mut stack) = stack.try_borrow_mut()
             && let Some(position) = stack.iter().rposition(|f| f.index == index)

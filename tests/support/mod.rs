@@ -80,7 +80,16 @@ impl Hook {
 
     /// Like `new`, with `charm_dir` as `JUJU_CHARM_DIR` (where the buffer lives by default).
     pub fn in_dir(example: &str, dispatch_path: &str, charm_dir: &std::path::Path) -> Hook {
-        let mut command = Command::new(example_binary(example));
+        Hook::with(&example_binary(example), dispatch_path, charm_dir)
+    }
+
+    /// The charm binary at `binary` run for `dispatch_path`, in a fresh charm dir.
+    pub fn from_binary(binary: &std::path::Path, dispatch_path: &str) -> Hook {
+        Hook::with(binary, dispatch_path, &fresh_charm_dir())
+    }
+
+    fn with(binary: &std::path::Path, dispatch_path: &str, charm_dir: &std::path::Path) -> Hook {
+        let mut command = Command::new(binary);
         command
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
