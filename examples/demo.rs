@@ -5,6 +5,8 @@
 //! cargo run --example demo
 //! ```
 
+#[path = "async_charm.rs"]
+mod async_charm;
 #[path = "../tests/support/receiver.rs"]
 mod receiver;
 #[path = "shop_charm.rs"]
@@ -18,20 +20,45 @@ use std::time::Duration;
 /// Set in the environment of the child processes that play the charm.
 const CHARM_ROLE: &str = "CHARM_TRACING_DEMO_CHARM";
 
-const HOOKS: &[(&str, &str)] = &[
+/// The example charms the demo runs: the synchronous shop, and the async one on tokio.
+const SHOP: &str = "shop";
+const ASYNC: &str = "async";
+
+const HOOKS: &[(&str, &str, &str)] = &[
     (
+        SHOP,
         "hooks/install",
         "installs the shop; a handled validation error inside",
     ),
-    ("hooks/config-changed", "reconfigures the store"),
-    ("hooks/start", "starts the workload"),
-    ("actions/do-backup", "fails: no backup target configured"),
-    ("hooks/upgrade-charm", "panics: the failure is still traced"),
+    (SHOP, "hooks/config-changed", "reconfigures the store"),
+    (SHOP, "hooks/start", "starts the workload"),
+    (
+        SHOP,
+        "actions/do-backup",
+        "fails: no backup target configured",
+    ),
+    (
+        SHOP,
+        "hooks/upgrade-charm",
+        "panics: the failure is still traced",
+    ),
+    (
+        ASYNC,
+        "hooks/install",
+        "async on tokio: joined and spawned futures, a `tracing` span and its events",
+    ),
+    (
+        ASYNC,
+        "hooks/config-changed",
+        "async: a spawned task panics, the charm handles it",
+    ),
 ];
 
 fn main() -> ExitCode {
-    if std::env::var_os(CHARM_ROLE).is_some() {
-        return shop_charm::main();
+    match std::env::var(CHARM_ROLE).as_deref() {
+        Ok(SHOP) => return shop_charm::main(),
+        Ok(ASYNC) => return async_charm::main(),
+        _ => {}
     }
     let receiver = Receiver::start();
     let charm = match std::env::current_exe() {
@@ -45,10 +72,13 @@ fn main() -> ExitCode {
     let _ = std::fs::create_dir_all(&charm_dir);
     println!("OTLP/HTTP receiver listening on {}\n", receiver.endpoint());
     let mut failures = 0;
-    for (index, (dispatch_path, what)) in HOOKS.iter().enumerate() {
-        println!("── hook {}: {dispatch_path} ({what})", index + 1);
+    for (index, (example, dispatch_path, what)) in HOOKS.iter().enumerate() {
+        println!(
+            "── hook {}: {dispatch_path} of the {example} charm ({what})",
+            index + 1
+        );
         let status = Command::new(&charm)
-            .env(CHARM_ROLE, "1")
+            .env(CHARM_ROLE, example)
             .env("JUJU_UNIT_NAME", "shop/0")
             .env("JUJU_DISPATCH_PATH", dispatch_path)
             .env("JUJU_MODEL_NAME", "demo")
@@ -56,6 +86,7 @@ fn main() -> ExitCode {
             .env("JUJU_CHARM_DIR", &charm_dir)
             .env("JUJU_VERSION", "3.6.0")
             .env("SHOP_TRACING_ENDPOINT", receiver.endpoint())
+            .env("ASYNC_TRACING_ENDPOINT", receiver.endpoint())
             .env("RUST_LOG", "warn")
             .env("RUST_BACKTRACE", "0")
             .stdout(Stdio::null())

@@ -283,3 +283,79 @@ fn fastrace_setup() {
         fastrace::set_reporter(Discard, fastrace::collector::Config::default());
     });
 }
+
+// ---- the `tracing` bridge and async spans ----------------------------------------------
+
+#[trace]
+#[inline(never)]
+async fn charm_traced_async(x: u64) -> u64 {
+    black_box(x).wrapping_mul(3)
+}
+
+#[inline(never)]
+async fn plain_async(x: u64) -> u64 {
+    black_box(x).wrapping_mul(3)
+}
+
+/// Polls a future that is ready at once, as an executor would.
+fn poll_once<F: std::future::Future>(future: F) -> F::Output {
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    let mut future = std::pin::pin!(future);
+    match future.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(value) => value,
+        std::task::Poll::Pending => unreachable!("the benchmarked futures are ready at once"),
+    }
+}
+
+fn charm_tracing_layer_guard() -> tracing::subscriber::DefaultGuard {
+    use tracing_subscriber::layer::SubscriberExt;
+    tracing::subscriber::set_default(
+        tracing_subscriber::registry().with(charm_tracing::tracing_layer()),
+    )
+}
+
+#[divan::bench_group(name = "bridge_and_async")]
+mod bridge_and_async {
+    use super::*;
+
+    #[divan::bench(sample_size = 50)]
+    fn tracing_instrument_into_charm_tracing(bencher: Bencher) {
+        let _guard = charm_tracing_layer_guard();
+        in_session(move || bencher.bench_local(|| tracing_instrumented(black_box(7))));
+    }
+
+    #[divan::bench(sample_size = 50)]
+    fn tracing_instrument_no_session(bencher: Bencher) {
+        let _guard = charm_tracing_layer_guard();
+        bencher.bench_local(|| tracing_instrumented(black_box(7)));
+    }
+
+    /// The registry alone: what `tracing` costs before any layer does anything.
+    #[divan::bench(sample_size = 50)]
+    fn tracing_instrument_bare_registry(bencher: Bencher) {
+        let _guard = tracing::subscriber::set_default(tracing_subscriber::registry());
+        bencher.bench_local(|| tracing_instrumented(black_box(7)));
+    }
+
+    #[divan::bench(sample_size = 50)]
+    fn tracing_opentelemetry_instrument(bencher: Bencher) {
+        let _guard = tracing_subscriber_guard();
+        bencher.bench_local(|| tracing_instrumented(black_box(7)));
+    }
+
+    #[divan::bench]
+    fn plain_async_fn(bencher: Bencher) {
+        bencher.bench_local(|| poll_once(plain_async(black_box(7))));
+    }
+
+    #[divan::bench(sample_size = 50)]
+    fn charm_tracing_async_fn(bencher: Bencher) {
+        in_session(move || bencher.bench_local(|| poll_once(charm_traced_async(black_box(7)))));
+    }
+
+    #[divan::bench(sample_size = 50)]
+    fn charm_tracing_sync_fn(bencher: Bencher) {
+        in_session(move || bencher.bench_local(|| charm_traced(black_box(7))));
+    }
+}

@@ -9,6 +9,7 @@ use opentelemetry::{KeyValue, Value};
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Level, Subscriber};
@@ -52,6 +53,14 @@ pub fn tracing_layer() -> CharmTracingLayer {
     CharmTracingLayer::default()
 }
 
+/// `tracing` spans that became charm spans and are not closed yet, in the whole process.
+/// While there are none, entering, leaving and closing a span looks nothing up.
+static BRIDGED_LIVE: AtomicUsize = AtomicUsize::new(0);
+
+fn none_bridged() -> bool {
+    BRIDGED_LIVE.load(Ordering::Relaxed) == 0
+}
+
 /// What the layer keeps in a `tracing` span's extensions: the charm span it became.
 struct Bridged {
     session: Arc<Session>,
@@ -89,6 +98,7 @@ where
             return;
         };
         if let Some(span) = ctx.span(id) {
+            BRIDGED_LIVE.fetch_add(1, Ordering::Relaxed);
             span.extensions_mut().insert(Bridged {
                 session,
                 frame: Frame {
@@ -101,6 +111,9 @@ where
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if none_bridged() {
+            return;
+        }
         let Some(span) = ctx.span(id) else { return };
         let extensions = span.extensions();
         let Some(bridged) = extensions.get::<Bridged>() else {
@@ -152,6 +165,9 @@ where
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        if none_bridged() {
+            return;
+        }
         let Some(span) = ctx.span(id) else { return };
         let extensions = span.extensions();
         if let Some(bridged) = extensions.get::<Bridged>() {
@@ -161,6 +177,9 @@ where
     }
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        if none_bridged() {
+            return;
+        }
         let Some(span) = ctx.span(id) else { return };
         let extensions = span.extensions();
         if let Some(bridged) = extensions.get::<Bridged>() {
@@ -170,10 +189,14 @@ where
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        if none_bridged() {
+            return;
+        }
         let Some(span) = ctx.span(&id) else { return };
         let extensions = span.extensions();
         if let Some(bridged) = extensions.get::<Bridged>() {
             bridged.session.close_span(bridged.frame.index, None);
+            BRIDGED_LIVE.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
