@@ -1,5 +1,5 @@
 //! The attributes of [charm-tracing](https://docs.rs/charm-tracing): `#[trace_charm(...)]`
-//! on a charm's impl block and `#[trace]` on fns, methods and impl blocks.
+//! on a charm's struct or impl block and `#[trace]` on fns, methods and impl blocks.
 //!
 //! Use them through the `charm-tracing` facade; the generated code names the runtime through
 //! `charm_tracing::__private`.
@@ -21,11 +21,25 @@ use syn::parse::Parser;
 /// `buffer_max_events`, `buffer_max_size_mib`, `buffer_path`, `export_timeout_ms`,
 /// `constructor`. See the `charm-tracing` crate docs.
 ///
+/// The arguments go on the impl block, or on the charm's struct with a bare `#[trace_charm]`
+/// on the impl block (`constructor` always goes on the impl block). On the struct, a member
+/// is a field of the struct if it has one, else a method; `"0"` is a tuple struct's field.
+///
 /// ```ignore
 /// #[charm_tracing::trace_charm(tracing_endpoint = "tracing_endpoint")]
 /// impl MyCharm {
 ///     pub fn new(ctx: JujuContext) -> Self { MyCharm { ctx } }
 ///     fn tracing_endpoint(&self) -> Option<String> { None }
+/// }
+/// ```
+///
+/// ```ignore
+/// #[charm_tracing::trace_charm(tracing_endpoint = "tracing_endpoint")]
+/// pub struct MyCharm { ctx: JujuContext, tracing_endpoint: Option<String> }
+///
+/// #[charm_tracing::trace_charm]
+/// impl MyCharm {
+///     pub fn new(ctx: JujuContext) -> Self { MyCharm { ctx, tracing_endpoint: None } }
 /// }
 /// ```
 #[proc_macro_attribute]

@@ -35,7 +35,10 @@ mod tls;
 mod transport;
 
 pub use bridge::{CharmSpan, current_span};
-pub use config::{CertValue, CharmConfig, EndpointValue};
+pub use config::{
+    CertValue, CharmConfig, EndpointValue, TraceCharmArgumentsGoOnTheStructOrOnTheImplNotBoth,
+    TraceCharmConfig, start_charm_session,
+};
 pub use context::{ContextError, Event, JujuContext};
 pub use enabled::{DisabledGuard, disabled, is_enabled};
 pub use hook::{Charm, HandlerError, emit, hook_exit_code, juju_context_or_exit_code, main};
