@@ -330,6 +330,32 @@ fn on_struct(args: CharmArgs, definition: ItemStruct) -> syn::Result<TokenStream
     })
 }
 
+/// What a struct whose `#[trace_charm(...)]` has a mistake gets beside the error and the
+/// untouched struct: a configuration that traces nothing, so that the impl block's bare
+/// `#[trace_charm]` does not add a second error ("no tracing configuration") to the first.
+pub(crate) fn stand_in_config(definition: &ItemStruct) -> TokenStream {
+    let name = &definition.ident;
+    let charm_type = name.to_string();
+    let (impl_generics, type_generics, where_clause) = definition.generics.split_for_impl();
+    quote! {
+        #[automatically_derived]
+        impl #impl_generics ::charm_tracing::__private::TraceCharmConfig for #name #type_generics
+            #where_clause
+        {
+            const CONFIG: ::charm_tracing::__private::CharmConfig =
+                ::charm_tracing::__private::CharmConfig::new(#charm_type);
+            fn charm_tracing_endpoint(&self) -> ::core::option::Option<::std::string::String> {
+                ::core::option::Option::None
+            }
+            fn charm_tracing_server_cert(
+                &self,
+            ) -> ::core::option::Option<::std::path::PathBuf> {
+                ::core::option::Option::None
+            }
+        }
+    }
+}
+
 /// `#[trace_charm(...)]` / `#[trace_charm]` on the charm's impl block.
 fn on_impl(args: CharmArgs, mut block: ItemImpl) -> syn::Result<TokenStream> {
     if let Some((_, trait_path, _)) = &block.trait_ {
@@ -410,10 +436,15 @@ fn find_constructor(block: &ItemImpl, ctor: &syn::Ident, args: &CharmArgs) -> sy
             format!(
                 "no associated fn `{ctor}` in this impl block: the constructor named by `constructor` must be defined here and return `Self`"
             )
-        } else {
+        } else if args.has_config() {
             "#[trace_charm] starts tracing when the charm's constructor returns, and this impl \
              block has no `new`: add `pub fn new(ctx: JujuContext) -> Self` here, or name your \
              constructor with `constructor = \"...\"`"
+                .to_owned()
+        } else {
+            "#[trace_charm] starts tracing when the charm's constructor returns, and this impl \
+             block has no `new`: add `pub fn new(ctx: JujuContext) -> Self` here, or name your \
+             constructor here, with `#[trace_charm(constructor = \"...\")]` on this impl block"
                 .to_owned()
         };
         return Err(syn::Error::new(span, message));

@@ -52,7 +52,18 @@ pub fn trace_charm(attr: TokenStream, item: TokenStream) -> TokenStream {
         .parse(attr)
         .and_then(|args| Ok((args, syn::parse::<syn::Item>(item.clone())?)))
         .and_then(|(args, item)| charm::trace_charm(args, item));
-    finish(parsed, item)
+    match parsed {
+        Ok(tokens) => tokens.into(),
+        Err(error) => {
+            let stand_in = match syn::parse::<syn::Item>(item.clone()) {
+                Ok(syn::Item::Struct(definition)) => charm::stand_in_config(&definition),
+                _ => proc_macro2::TokenStream::new(),
+            };
+            let mut out = finish(Err(error), item);
+            out.extend(TokenStream::from(stand_in));
+            out
+        }
+    }
 }
 
 /// Traces a fn (`function call: {fn}`), a method (`method call: {Type}.{method}`), or every
@@ -75,7 +86,8 @@ pub fn trace(attr: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// The expansion, or the error next to the untouched item (so one mistake does not bury the
-/// user in follow-on errors about the item).
+/// user in follow-on errors about the item). A charm struct also gets a stand-in
+/// configuration, so its impl block's bare `#[trace_charm]` adds no error of its own.
 fn finish(result: syn::Result<proc_macro2::TokenStream>, item: TokenStream) -> TokenStream {
     match result {
         Ok(tokens) => tokens.into(),
