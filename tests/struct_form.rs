@@ -1,6 +1,9 @@
 //! `#[trace_charm(...)]` on the charm's struct (with a bare `#[trace_charm]` on its impl
 //! block) gives the same trace as the arguments on the impl block: the same charm is
-//! written in both forms and their hooks compared, in-process.
+//! written in both forms and their hooks compared, in-process and (the `struct_charm`
+//! example) as hook processes against a loopback OTLP receiver.
+
+mod support;
 
 use charm_tracing::__private::{CharmConfig, TraceCharmConfig};
 use charm_tracing::testing::{HookOutcome, HookRun, SpanStatus, Trace, run_hook};
@@ -8,6 +11,9 @@ use charm_tracing::{Charm, Event, HandlerError, JujuContext, trace_charm};
 use std::cell::Cell;
 use std::fmt::Display;
 use std::path::PathBuf;
+use std::time::Duration;
+use support::receiver::Receiver;
+use support::{Hook, buffered_records, closed_port_endpoint, fresh_charm_dir};
 
 #[derive(Debug)]
 struct Oops;
@@ -486,4 +492,129 @@ fn tuple_structs_name_fields_by_number() {
         "shop/3: start event\n  event: start\n    method call: Pair.on_start\n"
     );
     assert_eq!(run.trace().resource_attribute("service.name"), Some("pair"));
+}
+
+/// Runs `dispatch_path` of the `struct_charm` example in `form` ("struct" or "impl") against
+/// `receiver`; returns the exit code and the one trace received.
+fn run_example(form: &str, dispatch_path: &str) -> (i32, Trace) {
+    let receiver = Receiver::start();
+    let output = Hook::new("struct_charm", dispatch_path)
+        .env("CHARM_FORM", form)
+        .env("TRACING_ENDPOINT", receiver.endpoint())
+        .run();
+    assert!(
+        receiver.wait_for(1, Duration::from_secs(5)),
+        "{form}: no trace arrived; stderr:\n{}",
+        output.stderr()
+    );
+    std::thread::sleep(Duration::from_millis(50));
+    let traces = receiver.traces();
+    assert_eq!(traces.len(), 1, "{form}: one request per hook");
+    let trace = Trace::from_request(&traces[0]);
+    assert_eq!(
+        output.trace_id(),
+        Some(trace.trace_id.clone()),
+        "{form}: the logged trace id is the delivered one"
+    );
+    (output.code(), trace)
+}
+
+#[test]
+fn both_forms_deliver_the_same_trace_from_a_hook_process() {
+    let (code, by_struct) = run_example("struct", "hooks/start");
+    assert_eq!(code, 0);
+    let (code, by_impl) = run_example("impl", "hooks/start");
+    assert_eq!(code, 0);
+    let expected = "\
+shop/0: start event
+  event: start
+    method call: Inventory.on_start
+      method call: Inventory.stock
+      method call: Inventory.count
+";
+    assert_eq!(by_impl.tree(), expected);
+    assert_eq!(by_struct.tree(), expected);
+    assert_eq!(shape(&by_struct), shape(&by_impl));
+    assert_eq!(resource(&by_struct), resource(&by_impl));
+    for trace in [&by_impl, &by_struct] {
+        assert_eq!(trace.resource_attribute("charm_type"), Some("Inventory"));
+        assert_eq!(trace.resource_attribute("service.name"), Some("shop-charm"));
+        assert_eq!(trace.resource_attribute("juju_unit"), Some("shop/0"));
+    }
+}
+
+#[test]
+fn both_forms_deliver_the_same_failed_hook_from_a_process() {
+    let (code, by_struct) = run_example("struct", "hooks/remove");
+    assert_ne!(code, 0, "the handler failed");
+    let (code, by_impl) = run_example("impl", "hooks/remove");
+    assert_ne!(code, 0, "the handler failed");
+    assert_eq!(shape(&by_struct), shape(&by_impl));
+    let handler = by_struct.span("method call: Inventory.on_remove").unwrap();
+    assert!(
+        matches!(&handler.status, SpanStatus::Error(d) if d.ends_with(": inventory is not empty")),
+        "{:?}",
+        handler.status
+    );
+    assert_eq!(
+        by_struct.tree().lines().count(),
+        3,
+        "root, event, handler:\n{}",
+        by_struct.tree()
+    );
+}
+
+#[test]
+fn the_struct_forms_limits_take_effect_like_the_impl_forms() {
+    for form in ["struct", "impl"] {
+        // `buffer_path = "inventory.buffer"`, `buffer_max_events = 2`: three hooks with
+        // Tempo down leave the two newest records in that file of the charm dir.
+        let dir = fresh_charm_dir();
+        let down = closed_port_endpoint();
+        for _ in 0..3 {
+            let output = Hook::in_dir("struct_charm", "hooks/start", &dir)
+                .env("CHARM_FORM", form)
+                .env("TRACING_ENDPOINT", &down)
+                .run();
+            assert_eq!(output.code(), 0, "{form}: {}", output.stderr());
+        }
+        assert_eq!(buffered_records(&dir.join("inventory.buffer")), 2, "{form}");
+        assert!(!dir.join(".charm_tracing_buffer.raw").exists(), "{form}");
+
+        // `export_timeout_ms = 300`: a backend that never answers holds the hook well under
+        // the default deadline of 1000 ms.
+        let receiver = Receiver::start();
+        receiver.set_black_hole(true);
+        let black_holed = Hook::in_dir("struct_charm", "hooks/start", &dir)
+            .env("CHARM_FORM", form)
+            .env("TRACING_ENDPOINT", receiver.endpoint())
+            .run();
+        assert!(
+            black_holed.elapsed < Duration::from_millis(900),
+            "{form}: took {:?}",
+            black_holed.elapsed
+        );
+
+        // Tempo back: this hook's record is written ahead into the buffer too, which keeps
+        // two (the black-holed hook's and this one's, dropping the third hook's); they go
+        // out oldest first.
+        receiver.set_black_hole(false);
+        let output = Hook::in_dir("struct_charm", "hooks/start", &dir)
+            .env("CHARM_FORM", form)
+            .env("TRACING_ENDPOINT", receiver.endpoint())
+            .run();
+        let black_holed = black_holed.trace_id().unwrap();
+        let delivered: Vec<String> = receiver
+            .accepted_traces()
+            .iter()
+            .map(support::trace_id_of)
+            .collect();
+        assert_eq!(
+            delivered,
+            vec![black_holed, output.trace_id().unwrap()],
+            "{form}: {}",
+            output.stderr()
+        );
+        assert_eq!(buffered_records(&dir.join("inventory.buffer")), 0, "{form}");
+    }
 }
