@@ -487,3 +487,147 @@ fn check_constructor(method: &ImplItemFn, self_ty: &Type) -> syn::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use syn::parse::Parser;
+
+    fn args(tokens: TokenStream) -> CharmArgs {
+        (|input: syn::parse::ParseStream| CharmArgs::parse(input, Span::call_site()))
+            .parse2(tokens)
+            .unwrap()
+    }
+
+    fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<String> {
+        trace_charm(args(attr), syn::parse2(item).unwrap()).map(|t| t.to_string())
+    }
+
+    fn squash(text: &str) -> String {
+        text.split_whitespace().collect()
+    }
+
+    #[test]
+    fn the_struct_form_keeps_the_struct_and_implements_the_config_for_its_generics() {
+        let out = expand(
+            quote!(
+                tracing_endpoint = "endpoint",
+                server_cert = "cert",
+                buffer_max_events = 7
+            ),
+            quote!(
+                struct C<T: Clone>
+                where
+                    T: Default,
+                {
+                    endpoint: Option<T>,
+                }
+            ),
+        )
+        .unwrap();
+        let out = squash(&out);
+        assert!(out.starts_with(&squash("struct C < T : Clone > where T : Default")));
+        assert!(out.contains(&squash(
+            "impl < T : Clone > :: charm_tracing :: __private :: TraceCharmConfig for C < T > \
+             where T : Default"
+        )));
+        assert!(
+            out.contains(&squash("& self . endpoint")),
+            "a field is read"
+        );
+        assert!(
+            out.contains(&squash("self . cert ()")),
+            "else a method is called"
+        );
+        assert!(out.contains(&squash("buffer_max_events : 7 ,")));
+        assert!(out.contains(&squash("CharmConfig :: new (\"C\")")));
+        assert!(out.contains("TraceCharmArgumentsGoOnTheStructOrOnTheImplNotBoth"));
+    }
+
+    #[test]
+    fn a_bare_impl_takes_the_configuration_from_the_struct() {
+        let out = expand(
+            TokenStream::new(),
+            quote!(impl C {
+                fn new(ctx: JujuContext) -> Self { C }
+                fn on_install(&self) {}
+            }),
+        )
+        .unwrap();
+        assert!(out.contains("start_charm_session"));
+        assert!(!out.contains("TraceCharmArgumentsGoOnTheStructOrOnTheImplNotBoth"));
+        assert!(out.contains("method call: C.on_install"));
+    }
+
+    #[test]
+    fn a_configuring_impl_starts_the_session_itself_and_claims_the_marker() {
+        let out = expand(
+            quote!(tracing_endpoint = "endpoint"),
+            quote!(impl C {
+                fn new(ctx: JujuContext) -> Self { C }
+                fn endpoint(&self) -> Option<String> { None }
+            }),
+        )
+        .unwrap();
+        assert!(!out.contains("start_charm_session"));
+        assert!(out.contains("start_session"));
+        assert!(out.contains("TraceCharmArgumentsGoOnTheStructOrOnTheImplNotBoth"));
+    }
+
+    #[test]
+    fn tuple_fields_are_read_by_number_and_checked() {
+        let item = quote!(
+            struct C(u8, Option<String>);
+        );
+        let out = expand(quote!(tracing_endpoint = "1"), item.clone()).unwrap();
+        assert!(squash(&out).contains(&squash("& self . 1")));
+        let error = expand(quote!(tracing_endpoint = "2"), item).unwrap_err();
+        assert!(
+            error.to_string().contains("has fields `0` to `1`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn each_form_refuses_what_it_cannot_take() {
+        let item = quote!(
+            struct C;
+        );
+        let error = expand(TokenStream::new(), item.clone()).unwrap_err();
+        assert!(error.to_string().contains("needs arguments"), "{error}");
+        let error = expand(
+            quote!(tracing_endpoint = "e", constructor = "make"),
+            item.clone(),
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("goes there"), "{error}");
+        let error = expand(quote!(service_name = "s"), item).unwrap_err();
+        assert!(
+            error.to_string().contains("needs `tracing_endpoint`"),
+            "{error}"
+        );
+        let error = expand(
+            quote!(tracing_endpoint = "e"),
+            quote!(
+                enum C {
+                    A,
+                }
+            ),
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("not on an enum"), "{error}");
+    }
+
+    #[test]
+    fn the_stand_in_configuration_reads_nothing() {
+        let out = stand_in_config(
+            &syn::parse2(quote!(
+                struct C<'a>(&'a str);
+            ))
+            .unwrap(),
+        );
+        let out = squash(&out.to_string());
+        assert!(out.contains(&squash("TraceCharmConfig for C < 'a >")));
+        assert!(!out.contains("TraceCharmArgumentsGoOnTheStructOrOnTheImplNotBoth"));
+    }
+}
