@@ -330,10 +330,28 @@ fn on_struct(args: CharmArgs, definition: ItemStruct) -> syn::Result<TokenStream
     })
 }
 
-/// What a struct whose `#[trace_charm(...)]` has a mistake gets beside the error and the
-/// untouched struct: a configuration that traces nothing, so that the impl block's bare
-/// `#[trace_charm]` does not add a second error ("no tracing configuration") to the first.
-pub(crate) fn stand_in_config(definition: &ItemStruct) -> TokenStream {
+/// What an item whose `#[trace_charm(...)]` has a mistake gets beside the error and the
+/// untouched item, so that the other half of the charm adds no second error to the first: a
+/// struct gets a configuration that traces nothing (for its impl block's bare
+/// `#[trace_charm]`), an impl block the impl that says it is the charm's traced block (for
+/// the struct's configuration).
+pub(crate) fn stand_in(item: &Item) -> TokenStream {
+    match item {
+        Item::Struct(definition) => stand_in_config(definition),
+        Item::Impl(block) if block.trait_.is_none() => {
+            let (impl_generics, _, where_clause) = block.generics.split_for_impl();
+            let self_ty = &block.self_ty;
+            quote! {
+                #[automatically_derived]
+                impl #impl_generics ::charm_tracing::__private::TraceCharmGoesOnOneImplBlock
+                    for #self_ty #where_clause {}
+            }
+        }
+        _ => TokenStream::new(),
+    }
+}
+
+fn stand_in_config(definition: &ItemStruct) -> TokenStream {
     let name = &definition.ident;
     let charm_type = name.to_string();
     let (impl_generics, type_generics, where_clause) = definition.generics.split_for_impl();
@@ -404,18 +422,28 @@ fn on_impl(args: CharmArgs, mut block: ItemImpl) -> syn::Result<TokenStream> {
             #receiver
         }})?;
     }
+    let self_ty = block.self_ty.to_token_stream();
     let marker = match source {
         Source::Here(_) => {
-            let marker = configured_marker(
-                &block.generics,
-                &block.self_ty.to_token_stream(),
-                args.call_site,
-            );
+            let marker = configured_marker(&block.generics, &self_ty, args.call_site);
             quote!(#[automatically_derived] #marker)
         }
         Source::Struct { .. } => TokenStream::new(),
     };
-    Ok(quote!(#block #marker))
+    let (impl_generics, _, where_clause) = block.generics.split_for_impl();
+    let traced_block = respan(
+        quote! {
+            impl #impl_generics ::charm_tracing::__private::TraceCharmGoesOnOneImplBlock
+                for #self_ty #where_clause {}
+        },
+        args.call_site,
+    );
+    Ok(quote! {
+        #block
+        #marker
+        #[automatically_derived]
+        #traced_block
+    })
 }
 
 fn find_constructor(block: &ItemImpl, ctor: &syn::Ident, args: &CharmArgs) -> syn::Result<usize> {
@@ -629,5 +657,34 @@ mod tests {
         let out = squash(&out.to_string());
         assert!(out.contains(&squash("TraceCharmConfig for C < 'a >")));
         assert!(!out.contains("TraceCharmArgumentsGoOnTheStructOrOnTheImplNotBoth"));
+        let out = stand_in(
+            &syn::parse2(quote!(
+                impl<T> C<T> {
+                    fn f() {}
+                }
+            ))
+            .unwrap(),
+        );
+        let out = squash(&out.to_string());
+        assert!(out.contains(&squash("TraceCharmGoesOnOneImplBlock for C < T >")));
+        assert!(!out.contains("TraceCharmConfig"));
+    }
+
+    #[test]
+    fn every_traced_impl_block_says_so() {
+        for attr in [TokenStream::new(), quote!(tracing_endpoint = "e")] {
+            let out = expand(
+                attr,
+                quote!(
+                    impl<T> C<T> {
+                        fn new() -> Self {
+                            C
+                        }
+                    }
+                ),
+            );
+            let out = squash(&out.unwrap());
+            assert!(out.contains(&squash("TraceCharmGoesOnOneImplBlock for C < T >")));
+        }
     }
 }

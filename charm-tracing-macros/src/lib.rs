@@ -24,6 +24,8 @@ use syn::parse::Parser;
 /// The arguments go on the impl block, or on the charm's struct with a bare `#[trace_charm]`
 /// on the impl block (`constructor` always goes on the impl block). On the struct, a member
 /// is a field of the struct if it has one, else a method; `"0"` is a tuple struct's field.
+/// Arguments on both, on neither, or a configured struct without a `#[trace_charm]` impl
+/// block are compile errors.
 ///
 /// ```ignore
 /// #[charm_tracing::trace_charm(tracing_endpoint = "tracing_endpoint")]
@@ -56,8 +58,8 @@ pub fn trace_charm(attr: TokenStream, item: TokenStream) -> TokenStream {
         Ok(tokens) => tokens.into(),
         Err(error) => {
             let stand_in = match syn::parse::<syn::Item>(item.clone()) {
-                Ok(syn::Item::Struct(definition)) => charm::stand_in_config(&definition),
-                _ => proc_macro2::TokenStream::new(),
+                Ok(item) => charm::stand_in(&item),
+                Err(_) => proc_macro2::TokenStream::new(),
             };
             let mut out = finish(Err(error), item);
             out.extend(TokenStream::from(stand_in));
@@ -86,8 +88,8 @@ pub fn trace(attr: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// The expansion, or the error next to the untouched item (so one mistake does not bury the
-/// user in follow-on errors about the item). A charm struct also gets a stand-in
-/// configuration, so its impl block's bare `#[trace_charm]` adds no error of its own.
+/// user in follow-on errors about the item). `#[trace_charm]` adds stand-ins for what the
+/// other half of the charm expects (see `charm::stand_in`).
 fn finish(result: syn::Result<proc_macro2::TokenStream>, item: TokenStream) -> TokenStream {
     match result {
         Ok(tokens) => tokens.into(),

@@ -133,6 +133,7 @@ pub trait CertValue {
 ///     endpoint: Option<String>,
 /// }
 ///
+/// impl charm_tracing_runtime::TraceCharmGoesOnOneImplBlock for MyCharm {}
 /// impl TraceCharmConfig for MyCharm {
 ///     const CONFIG: CharmConfig = CharmConfig { buffer_max_events: 42, ..CharmConfig::new("MyCharm") };
 ///     fn charm_tracing_endpoint(&self) -> Option<String> {
@@ -155,7 +156,7 @@ pub trait CertValue {
             struct {Self} {{ .. }}`, or on this impl block: \
             `#[trace_charm(tracing_endpoint = \"tracing_endpoint\")] impl {Self} {{ .. }}`"
 )]
-pub trait TraceCharmConfig {
+pub trait TraceCharmConfig: TraceCharmGoesOnOneImplBlock {
     /// The settings (service name, buffer, deadline).
     const CONFIG: CharmConfig;
     /// The Tempo endpoint, read from the new charm value.
@@ -163,6 +164,24 @@ pub trait TraceCharmConfig {
     /// The CA bundle for https, read from the new charm value.
     fn charm_tracing_server_cert(&self) -> Option<PathBuf>;
 }
+
+/// Implemented by the `#[trace_charm]` impl block of a charm type (with or without
+/// arguments). [`TraceCharmConfig`] requires it, so a charm configured on its struct whose
+/// impl block lacks `#[trace_charm]` (and so would never start a session) is a compile error.
+///
+/// ```
+/// struct MyCharm;
+/// impl charm_tracing_runtime::TraceCharmGoesOnOneImplBlock for MyCharm {}
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is configured on its struct, but no `#[trace_charm]` impl block covers \
+               `{Self}`, so nothing would start its tracing session",
+    label = "`{Self}`'s configuration",
+    note = "put `#[trace_charm]` (no arguments) on the impl block that defines the \
+            constructor: `#[trace_charm] impl {Self} {{ pub fn new(ctx: JujuContext) -> Self \
+            {{ .. }} }}`"
+)]
+pub trait TraceCharmGoesOnOneImplBlock {}
 
 /// Implemented by both forms of `#[trace_charm(...)]` with arguments, for the charm type: a
 /// type configured twice (on its struct and on an impl block) has two impls, and the
@@ -184,6 +203,7 @@ pub trait TraceCharmArgumentsGoOnTheStructOrOnTheImplNotBoth {}
 /// use std::path::PathBuf;
 ///
 /// struct MyCharm;
+/// impl charm_tracing_runtime::TraceCharmGoesOnOneImplBlock for MyCharm {}
 /// impl TraceCharmConfig for MyCharm {
 ///     const CONFIG: CharmConfig = CharmConfig::new("MyCharm");
 ///     fn charm_tracing_endpoint(&self) -> Option<String> { None }

@@ -37,7 +37,7 @@ mod transport;
 pub use bridge::{CharmSpan, current_span};
 pub use config::{
     CertValue, CharmConfig, EndpointValue, TraceCharmArgumentsGoOnTheStructOrOnTheImplNotBoth,
-    TraceCharmConfig, start_charm_session,
+    TraceCharmConfig, TraceCharmGoesOnOneImplBlock, start_charm_session,
 };
 pub use context::{ContextError, Event, JujuContext};
 pub use enabled::{DisabledGuard, disabled, is_enabled};
