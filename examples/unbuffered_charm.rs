@@ -1,18 +1,20 @@
 //! A charm with the disk buffer off (`buffer_max_events = 0`) and a short deadline: one
-//! direct delivery attempt per hook; on failure the trace is dropped with one warning.
+//! direct delivery attempt per hook; on failure the trace is dropped with one warning. Its
+//! configuration is on the struct (`endpoint` is not a field, so it names the method).
 
 use charm_tracing::{Charm, Event, HandlerError, JujuContext, trace_charm};
 
-/// The charm.
-pub struct Unbuffered {
-    ctx: JujuContext,
-}
-
+/// The charm; its tracing configuration is on the struct.
 #[trace_charm(
     tracing_endpoint = "endpoint",
     buffer_max_events = 0,
     export_timeout_ms = 300
 )]
+pub struct Unbuffered {
+    ctx: JujuContext,
+}
+
+#[trace_charm]
 impl Unbuffered {
     /// The constructor.
     pub fn new(ctx: JujuContext) -> Self {

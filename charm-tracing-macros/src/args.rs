@@ -52,9 +52,12 @@ impl Parse for TraceArgs {
 
 /// Where `tracing_endpoint` / `server_cert` read their value.
 pub(crate) enum Member {
-    /// `"name"`: a method of the decorated block, or else a field.
+    /// `"name"`: on an impl block, a method of that block, or else a field; on a struct, a
+    /// field of it, or else a method.
     Named(Ident),
-    /// `"name()"`: a method defined in another impl block.
+    /// `"0"`, `"1"`, ...: a field of a tuple struct.
+    Index(syn::Index),
+    /// `"name()"`: a method (on an impl block: one defined in another impl block).
     Method(Ident),
 }
 
@@ -64,9 +67,13 @@ pub(crate) struct MemberRef {
     pub literal: LitStr,
 }
 
-/// The arguments of `#[trace_charm(...)]`.
+/// The arguments of `#[trace_charm(...)]`, as written: the same keys on the struct and on
+/// the impl block. Which of them each form needs is checked where the form is expanded
+/// ([`CharmArgs::require_endpoint`], [`CharmArgs::has_config`]).
 pub(crate) struct CharmArgs {
-    pub tracing_endpoint: MemberRef,
+    /// The span of the attribute (`#[trace_charm(...)]`), for errors about it as a whole.
+    pub call_site: Span,
+    pub tracing_endpoint: Option<MemberRef>,
     pub server_cert: Option<MemberRef>,
     pub service_name: Option<LitStr>,
     pub buffer_max_events: Option<LitInt>,
@@ -121,6 +128,21 @@ fn member(value: &Expr, key: &str) -> syn::Result<MemberRef> {
         Some(name) => (name, true),
         None => (text.as_str(), false),
     };
+    if !is_call && !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()) {
+        let index = name.parse::<u32>().map_err(|_| {
+            syn::Error::new(
+                literal.span(),
+                format!("`{key}` names a field number too large"),
+            )
+        })?;
+        return Ok(MemberRef {
+            member: Member::Index(syn::Index {
+                index,
+                span: literal.span(),
+            }),
+            literal,
+        });
+    }
     let ident = syn::parse_str::<Ident>(name).map_err(|_| {
         syn::Error::new(
             literal.span(),
@@ -170,12 +192,9 @@ impl CharmArgs {
     pub(crate) fn parse(input: ParseStream, call_site: Span) -> syn::Result<Self> {
         let metas = Punctuated::<Meta, Token![,]>::parse_terminated(input)?;
         let mut seen: Vec<String> = Vec::new();
-        let mut tracing_endpoint = None;
         let mut args = CharmArgs {
-            tracing_endpoint: MemberRef {
-                member: Member::Named(Ident::new("tracing_endpoint", call_site)),
-                literal: LitStr::new("tracing_endpoint", call_site),
-            },
+            call_site,
+            tracing_endpoint: None,
             server_cert: None,
             service_name: None,
             buffer_max_events: None,
@@ -208,7 +227,7 @@ impl CharmArgs {
             }
             let value = &nv.value;
             match key.as_str() {
-                "tracing_endpoint" => tracing_endpoint = Some(member(value, &key)?),
+                "tracing_endpoint" => args.tracing_endpoint = Some(member(value, &key)?),
                 "server_cert" => args.server_cert = Some(member(value, &key)?),
                 "service_name" => {
                     args.service_name = Some(string_literal(value, &key, "\"my-service\"")?)
@@ -279,14 +298,30 @@ impl CharmArgs {
             }
             seen.push(key);
         }
-        args.tracing_endpoint = tracing_endpoint.ok_or_else(|| {
+        Ok(args)
+    }
+
+    /// Whether any argument besides `constructor` is given: the attribute configures the
+    /// charm (on an impl block without them, the configuration comes from the struct).
+    pub(crate) fn has_config(&self) -> bool {
+        self.tracing_endpoint.is_some()
+            || self.server_cert.is_some()
+            || self.service_name.is_some()
+            || self.buffer_max_events.is_some()
+            || self.buffer_max_size_mib.is_some()
+            || self.buffer_path.is_some()
+            || self.export_timeout_ms.is_some()
+    }
+
+    /// `tracing_endpoint`, which a configuring attribute must give.
+    pub(crate) fn require_endpoint(&self) -> syn::Result<&MemberRef> {
+        self.tracing_endpoint.as_ref().ok_or_else(|| {
             syn::Error::new(
-                call_site,
+                self.call_site,
                 "#[trace_charm] needs `tracing_endpoint`: name the method or field that gives \
                  the Tempo endpoint, like `#[trace_charm(tracing_endpoint = \"tracing_endpoint\")]`",
             )
-        })?;
-        Ok(args)
+        })
     }
 }
 

@@ -1,5 +1,5 @@
 //! The attributes of [charm-tracing](https://docs.rs/charm-tracing): `#[trace_charm(...)]`
-//! on a charm's impl block and `#[trace]` on fns, methods and impl blocks.
+//! on a charm's struct or impl block and `#[trace]` on fns, methods and impl blocks.
 //!
 //! Use them through the `charm-tracing` facade; the generated code names the runtime through
 //! `charm_tracing::__private`.
@@ -21,11 +21,27 @@ use syn::parse::Parser;
 /// `buffer_max_events`, `buffer_max_size_mib`, `buffer_path`, `export_timeout_ms`,
 /// `constructor`. See the `charm-tracing` crate docs.
 ///
+/// The arguments go on the impl block, or on the charm's struct with a bare `#[trace_charm]`
+/// on the impl block (`constructor` always goes on the impl block). On the struct, a member
+/// is a field of the struct if it has one, else a method; `"0"` is a tuple struct's field.
+/// Arguments on both, on neither, or a configured struct without a `#[trace_charm]` impl
+/// block are compile errors.
+///
 /// ```ignore
 /// #[charm_tracing::trace_charm(tracing_endpoint = "tracing_endpoint")]
 /// impl MyCharm {
 ///     pub fn new(ctx: JujuContext) -> Self { MyCharm { ctx } }
 ///     fn tracing_endpoint(&self) -> Option<String> { None }
+/// }
+/// ```
+///
+/// ```ignore
+/// #[charm_tracing::trace_charm(tracing_endpoint = "tracing_endpoint")]
+/// pub struct MyCharm { ctx: JujuContext, tracing_endpoint: Option<String> }
+///
+/// #[charm_tracing::trace_charm]
+/// impl MyCharm {
+///     pub fn new(ctx: JujuContext) -> Self { MyCharm { ctx, tracing_endpoint: None } }
 /// }
 /// ```
 #[proc_macro_attribute]
@@ -38,7 +54,18 @@ pub fn trace_charm(attr: TokenStream, item: TokenStream) -> TokenStream {
         .parse(attr)
         .and_then(|args| Ok((args, syn::parse::<syn::Item>(item.clone())?)))
         .and_then(|(args, item)| charm::trace_charm(args, item));
-    finish(parsed, item)
+    match parsed {
+        Ok(tokens) => tokens.into(),
+        Err(error) => {
+            let stand_in = match syn::parse::<syn::Item>(item.clone()) {
+                Ok(item) => charm::stand_in(&item),
+                Err(_) => proc_macro2::TokenStream::new(),
+            };
+            let mut out = finish(Err(error), item);
+            out.extend(TokenStream::from(stand_in));
+            out
+        }
+    }
 }
 
 /// Traces a fn (`function call: {fn}`), a method (`method call: {Type}.{method}`), or every
@@ -61,7 +88,8 @@ pub fn trace(attr: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// The expansion, or the error next to the untouched item (so one mistake does not bury the
-/// user in follow-on errors about the item).
+/// user in follow-on errors about the item). `#[trace_charm]` adds stand-ins for what the
+/// other half of the charm expects (see `charm::stand_in`).
 fn finish(result: syn::Result<proc_macro2::TokenStream>, item: TokenStream) -> TokenStream {
     match result {
         Ok(tokens) => tokens.into(),

@@ -119,6 +119,107 @@ pub trait CertValue {
     fn into_cert(self) -> Option<PathBuf>;
 }
 
+/// The tracing configuration a charm type carries when `#[trace_charm(...)]` decorates its
+/// struct: the settings, and how to read the endpoint and the certificate from a value.
+///
+/// The struct form of `#[trace_charm(...)]` implements it; the charm's `#[trace_charm]` impl
+/// block (without arguments) starts the session from it. Written by hand it looks like this:
+///
+/// ```
+/// use charm_tracing_runtime::{CharmConfig, TraceCharmConfig};
+/// use std::path::PathBuf;
+///
+/// struct MyCharm {
+///     endpoint: Option<String>,
+/// }
+///
+/// impl charm_tracing_runtime::TraceCharmGoesOnOneImplBlock for MyCharm {}
+/// impl TraceCharmConfig for MyCharm {
+///     const CONFIG: CharmConfig = CharmConfig { buffer_max_events: 42, ..CharmConfig::new("MyCharm") };
+///     fn charm_tracing_endpoint(&self) -> Option<String> {
+///         self.endpoint.clone()
+///     }
+///     fn charm_tracing_server_cert(&self) -> Option<PathBuf> {
+///         None
+///     }
+/// }
+///
+/// let charm = MyCharm { endpoint: Some("http://tempo:4318".into()) };
+/// assert_eq!(charm.charm_tracing_endpoint().as_deref(), Some("http://tempo:4318"));
+/// assert_eq!(<MyCharm as TraceCharmConfig>::CONFIG.buffer_max_events, 42);
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no tracing configuration: `#[trace_charm]` without arguments \
+               takes it from `#[trace_charm(...)]` on the struct",
+    label = "`#[trace_charm]` here has no arguments, and `{Self}`'s struct has no `#[trace_charm(...)]`",
+    note = "put the arguments on the struct: `#[trace_charm(tracing_endpoint = \"tracing_endpoint\")] \
+            struct {Self} {{ .. }}`, or on this impl block: \
+            `#[trace_charm(tracing_endpoint = \"tracing_endpoint\")] impl {Self} {{ .. }}`"
+)]
+pub trait TraceCharmConfig: TraceCharmGoesOnOneImplBlock {
+    /// The settings (service name, buffer, deadline).
+    const CONFIG: CharmConfig;
+    /// The Tempo endpoint, read from the new charm value.
+    fn charm_tracing_endpoint(&self) -> Option<String>;
+    /// The CA bundle for https, read from the new charm value.
+    fn charm_tracing_server_cert(&self) -> Option<PathBuf>;
+}
+
+/// Implemented by the `#[trace_charm]` impl block of a charm type (with or without
+/// arguments). [`TraceCharmConfig`] requires it, so a charm configured on its struct whose
+/// impl block lacks `#[trace_charm]` (and so would never start a session) is a compile error.
+///
+/// ```
+/// struct MyCharm;
+/// impl charm_tracing_runtime::TraceCharmGoesOnOneImplBlock for MyCharm {}
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is configured on its struct, but no `#[trace_charm]` impl block covers \
+               `{Self}`, so nothing would start its tracing session",
+    label = "`{Self}`'s configuration",
+    note = "put `#[trace_charm]` (no arguments) on the impl block that defines the \
+            constructor: `#[trace_charm] impl {Self} {{ pub fn new(ctx: JujuContext) -> Self \
+            {{ .. }} }}`"
+)]
+pub trait TraceCharmGoesOnOneImplBlock {}
+
+/// Implemented by both forms of `#[trace_charm(...)]` with arguments, for the charm type: a
+/// type configured twice (on its struct and on an impl block) has two impls, and the
+/// compiler's "conflicting implementations" error names this trait, which says what to do.
+///
+/// ```
+/// use charm_tracing_runtime::TraceCharmArgumentsGoOnTheStructOrOnTheImplNotBoth;
+///
+/// struct MyCharm;
+/// impl TraceCharmArgumentsGoOnTheStructOrOnTheImplNotBoth for MyCharm {}
+/// ```
+pub trait TraceCharmArgumentsGoOnTheStructOrOnTheImplNotBoth {}
+
+/// Starts the hook's tracing session from a charm whose struct carries the configuration
+/// (what the constructor of a `#[trace_charm]` impl block without arguments calls).
+///
+/// ```
+/// use charm_tracing_runtime::{CharmConfig, TraceCharmConfig, start_charm_session};
+/// use std::path::PathBuf;
+///
+/// struct MyCharm;
+/// impl charm_tracing_runtime::TraceCharmGoesOnOneImplBlock for MyCharm {}
+/// impl TraceCharmConfig for MyCharm {
+///     const CONFIG: CharmConfig = CharmConfig::new("MyCharm");
+///     fn charm_tracing_endpoint(&self) -> Option<String> { None }
+///     fn charm_tracing_server_cert(&self) -> Option<PathBuf> { None }
+/// }
+///
+/// start_charm_session(&MyCharm); // outside Juju: logs why, and traces nothing
+/// ```
+pub fn start_charm_session<C: TraceCharmConfig>(charm: &C) {
+    crate::session::start_session(
+        &C::CONFIG,
+        || charm.charm_tracing_endpoint(),
+        || charm.charm_tracing_server_cert(),
+    );
+}
+
 macro_rules! endpoint_from {
     ($($ty:ty => |$v:ident| $body:expr;)*) => {
         $(impl EndpointValue for $ty {

@@ -37,7 +37,10 @@ mod tracing_layer;
 mod transport;
 
 pub use bridge::{CharmSpan, current_span};
-pub use config::{CertValue, CharmConfig, EndpointValue};
+pub use config::{
+    CertValue, CharmConfig, EndpointValue, TraceCharmArgumentsGoOnTheStructOrOnTheImplNotBoth,
+    TraceCharmConfig, TraceCharmGoesOnOneImplBlock, start_charm_session,
+};
 pub use context::{ContextError, Event, JujuContext};
 pub use enabled::{DisabledGuard, disabled, is_enabled};
 pub use hook::{

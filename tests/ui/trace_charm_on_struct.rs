@@ -1,8 +1,16 @@
-use charm_tracing::trace_charm;
+use charm_tracing::{trace_charm, JujuContext};
+
+#[trace_charm]
+struct MyCharm {
+    ctx: JujuContext,
+    tracing_endpoint: Option<String>,
+}
 
 #[trace_charm(tracing_endpoint = "tracing_endpoint")]
-struct MyCharm {
-    tracing_endpoint: Option<String>,
+impl MyCharm {
+    pub fn new(ctx: JujuContext) -> Self {
+        MyCharm { ctx, tracing_endpoint: None }
+    }
 }
 
 fn main() {}

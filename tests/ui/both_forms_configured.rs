@@ -1,0 +1,17 @@
+use charm_tracing::{trace_charm, JujuContext};
+
+#[trace_charm(tracing_endpoint = "tracing_endpoint")]
+struct MyCharm {
+    ctx: JujuContext,
+    tracing_endpoint: Option<String>,
+}
+
+#[trace_charm(tracing_endpoint = "tracing_endpoint")]
+impl MyCharm {
+    pub fn new(ctx: JujuContext) -> Self {
+        let _ = &ctx;
+        MyCharm { ctx, tracing_endpoint: None }
+    }
+}
+
+fn main() {}

@@ -1,0 +1,17 @@
+use charm_tracing::{trace_charm, JujuContext};
+
+#[trace_charm(tracing_endpoint = "tracing_endpoint")]
+struct MyCharm {
+    ctx: JujuContext,
+    tracing_endpoint: Option<String>,
+}
+
+impl MyCharm {
+    pub fn new(ctx: JujuContext) -> Self {
+        MyCharm { ctx, tracing_endpoint: None }
+    }
+}
+
+fn main() {
+    let _ = MyCharm::new;
+}
