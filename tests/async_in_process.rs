@@ -207,7 +207,7 @@ impl AsyncCharm for Probe {
 fn probe(kind: &str) -> HookRun {
     install_tracing();
     current_thread().block_on(run_hook_async(
-        JujuContext::new("probe/0", &format!("hooks/{kind}")),
+        JujuContext::new("probe/0", format!("hooks/{kind}")),
         Probe::new,
     ))
 }

@@ -91,3 +91,55 @@ fn disabled_mid_hook_stops_recording_spans() {
     assert!(tree.contains("method call: Switch.seen"), "{tree}");
     assert!(!tree.contains("unseen"), "{tree}");
 }
+
+/// A charm whose handler reports through `tracing`.
+struct Reporter;
+
+#[trace_charm(tracing_endpoint = "endpoint")]
+impl Reporter {
+    fn new(_ctx: JujuContext) -> Self {
+        Reporter
+    }
+    fn endpoint(&self) -> Option<&str> {
+        None
+    }
+}
+
+impl Charm for Reporter {
+    fn handle(&mut self, _event: &Event) -> Result<(), HandlerError> {
+        tracing::info_span!("library call", attempt = 1_u64).in_scope(|| {
+            tracing::error!("the library failed");
+        });
+        tracing::warn!("outside any span");
+        Ok(())
+    }
+}
+
+#[test]
+fn the_tracing_layer_with_tracing_off_records_nothing_and_never_fails_the_hook() {
+    use tracing_subscriber::prelude::*;
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // Installed before any session, as a charm's `main` does.
+    let _ = tracing_subscriber::registry()
+        .with(charm_tracing::tracing_layer())
+        .try_init();
+    let reporter = || run_hook(JujuContext::new("r/0", "hooks/start"), Reporter::new);
+    {
+        let _off = charm_tracing::disabled();
+        let run = reporter();
+        assert!(matches!(
+            run.outcome,
+            charm_tracing::testing::HookOutcome::Succeeded
+        ));
+        assert!(run.trace.is_none());
+    }
+    // With tracing back on, the same hook's `tracing` span is in its trace.
+    let run = reporter();
+    let trace = run.trace();
+    assert!(trace.span("library call").is_some(), "{}", trace.tree());
+    let handler_events = &trace.span("event: start").expect("event span").events;
+    assert!(
+        handler_events.iter().any(|e| e.name == "outside any span"),
+        "{handler_events:?}"
+    );
+}
