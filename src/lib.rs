@@ -1,8 +1,8 @@
 //! Automatic OpenTelemetry tracing for Juju charms written in Rust.
 //!
-//! Put `#[trace_charm(...)]` on the charm's impl block and every hook becomes a trace: a root
-//! span per hook, a span per event, a span per method call, with the Juju topology attached,
-//! delivered over OTLP/HTTP. The trace has the shape of Canonical's Python `charm_tracing`
+//! Put `#[trace_charm(...)]` on the charm's impl block (or its struct) and every hook becomes a
+//! trace: a root span per hook, a span per event, a span per method call, with the Juju
+//! topology attached, delivered over OTLP/HTTP. The trace has the shape of Canonical's Python `charm_tracing`
 //! library, so the same dashboards work.
 //!
 //! ```no_run
