@@ -285,3 +285,28 @@ fn with_panic_abort_hooks_deliver_and_a_panic_is_traced_before_the_abort() {
     assert_eq!(failed("method call: ShopCharm.migrate_schema"), expected);
     assert_eq!(failed("shop/0: upgrade-charm event"), expected);
 }
+
+#[test]
+fn traced_async_fns_compile_in_an_edition_2021_crate_and_keep_their_arguments() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .current_dir(root)
+        .args([
+            "run",
+            "--quiet",
+            "--manifest-path",
+            "tests/edition2021/Cargo.toml",
+        ])
+        .arg("--target-dir")
+        .arg(root.join("target").join("edition2021"))
+        .output()
+        .expect("run cargo");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("edition 2021: ok"), "{stderr}");
+    assert!(
+        !stderr.contains("warning"),
+        "no warnings in the charm's code:\n{stderr}"
+    );
+}

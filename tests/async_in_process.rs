@@ -358,3 +358,69 @@ probe/0: install event
 fn is_pending<T>(poll: &Poll<T>) -> bool {
     poll.is_pending()
 }
+
+/// A sync charm that logs an error through `tracing` outside any `tracing` span.
+pub struct ErrorLogger;
+
+#[trace_charm(tracing_endpoint = "endpoint")]
+impl ErrorLogger {
+    /// The constructor.
+    pub fn new(_ctx: JujuContext) -> Self {
+        ErrorLogger
+    }
+
+    fn endpoint(&self) -> Option<String> {
+        None
+    }
+
+    fn on_start(&mut self) {
+        tracing::error!("logged, then handled");
+    }
+}
+
+impl Charm for ErrorLogger {
+    fn handle(&mut self, _event: &Event) -> Result<(), HandlerError> {
+        self.on_start();
+        Ok(())
+    }
+}
+
+#[test]
+fn an_error_event_in_a_charm_span_is_an_event_not_a_failure() {
+    install_tracing();
+    let run = run_hook(JujuContext::new("probe/0", "hooks/start"), ErrorLogger::new);
+    let method = run
+        .trace()
+        .span("method call: ErrorLogger.on_start")
+        .unwrap();
+    assert_eq!(method.events.len(), 1);
+    assert_eq!(method.events[0].name, "logged, then handled");
+    assert_eq!(
+        method.status,
+        SpanStatus::Unset,
+        "only the charm's Err fails it"
+    );
+}
+
+#[test]
+fn a_traced_future_keeps_every_argument_until_it_ends() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static DROPPED: AtomicBool = AtomicBool::new(false);
+    struct Permit;
+    impl Drop for Permit {
+        fn drop(&mut self) {
+            DROPPED.store(true, Ordering::SeqCst);
+        }
+    }
+    #[trace]
+    async fn with_permit(_: Permit, (first, _): (u8, u8)) -> u8 {
+        first
+    }
+    let future = with_permit(Permit, (1, 2));
+    assert!(
+        !DROPPED.load(Ordering::SeqCst),
+        "an `async fn` holds its `_` argument"
+    );
+    assert_eq!(current_thread().block_on(future), 1);
+    assert!(DROPPED.load(Ordering::SeqCst));
+}

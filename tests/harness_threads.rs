@@ -1,7 +1,6 @@
-//! Plain threads a hook spawns under `testing::run_hook`: alone in this test binary, so it
-//! controls how many runs are in progress. With one run, their spans are the run's (as in
-//! production, under the root); with two runs at once, they are neither's, never the wrong
-//! one's.
+//! Plain threads a hook spawns under `testing::run_hook` (nothing traced carries the run's
+//! session to them): their spans are no run's, alone or beside another run, never the wrong
+//! one's. (In production they are the hook's, under the root.)
 
 use charm_tracing::testing::{HookRun, run_hook};
 use charm_tracing::{Charm, Event, HandlerError, JujuContext, trace, trace_charm};
@@ -54,14 +53,13 @@ fn run(dispatch_path: &str) -> HookRun {
 }
 
 #[test]
-fn spawned_threads_record_into_the_only_run_and_never_into_another() {
+fn plain_spawned_threads_record_into_no_run_alone_or_beside_another() {
     assert_eq!(
         run("hooks/install").trace().tree(),
         "\
 spawner/0: install event
   event: install
     method call: Spawner.on_event
-  function call: work
 "
     );
     let (a, b) = std::thread::scope(|scope| {

@@ -70,17 +70,42 @@ fn finish(guard: &TokenStream) -> TokenStream {
     }}
 }
 
-/// `let _ = &arg;` for every argument bound to a name, so an `async move` block owns every
-/// argument until it completes, as the `async fn` it replaces did (drop order unchanged).
-fn keep_arguments(sig: &Signature) -> TokenStream {
-    let names = sig.inputs.iter().filter_map(|input| match input {
-        FnArg::Receiver(receiver) => Some(receiver.self_token.to_token_stream()),
-        FnArg::Typed(typed) => match typed.pat.as_ref() {
-            Pat::Ident(ident) => Some(ident.ident.to_token_stream()),
-            _ => None,
-        },
-    });
-    quote!(#(let _ = &#names;)*)
+/// Makes the `async move` block own every argument until it completes, as the `async fn` it
+/// replaces did: arguments bound to a plain name are kept with `let _ = &name;`; any other
+/// pattern (`_`, a tuple, a struct) is renamed in the signature and bound inside the block,
+/// so that a guard taken as `_: Permit` still lives until the body ends.
+fn keep_arguments(sig: &mut Signature) -> TokenStream {
+    let mut kept = Vec::new();
+    for (position, input) in sig.inputs.iter_mut().enumerate() {
+        match input {
+            FnArg::Receiver(receiver) => {
+                let name = receiver.self_token;
+                kept.push(quote!(let _ = &#name;));
+            }
+            FnArg::Typed(typed) => match typed.pat.as_ref() {
+                Pat::Ident(ident) if ident.by_ref.is_none() && ident.subpat.is_none() => {
+                    let name = &ident.ident;
+                    kept.push(quote! {
+                        #[allow(clippy::used_underscore_binding)]
+                        let _ = &#name;
+                    });
+                }
+                pattern => {
+                    let pattern = pattern.clone();
+                    let name = syn::Ident::new(
+                        &format!("__charm_tracing_arg{position}"),
+                        Span::call_site(),
+                    );
+                    *typed.pat = syn::parse_quote!(#name);
+                    kept.push(quote! {
+                        let _ = &#name;
+                        let #pattern = #name;
+                    });
+                }
+            },
+        }
+    }
+    quote!(#(#kept)*)
 }
 
 /// The traced body of a fn with signature `sig` and body `block`.
@@ -106,13 +131,13 @@ pub(crate) fn traced_body(sig: &mut Signature, block: &Block, name: &SpanName) -
             ReturnType::Default => quote!(()),
             ReturnType::Type(_, ty) => ty.to_token_stream(),
         };
-        let async_span = sig
-            .asyncness
-            .take()
-            .map_or_else(Span::call_site, |a| a.span);
-        sig.output = syn::parse_quote_spanned! {async_span=>
+        sig.asyncness = None;
+        // The macro's own span (edition 2024) on `impl`: the returned future captures every
+        // lifetime in scope, as the `async fn` did, whatever the charm crate's edition.
+        sig.output = syn::parse_quote_spanned! {Span::mixed_site()=>
             -> impl ::core::future::Future<Output = #output>
         };
+        let statements = &block.stmts;
         let finish = finish(&quote!(__charm_tracing_token));
         return quote! {{
             let __charm_tracing_span = ::charm_tracing::__private::AsyncSpan::open(#name);
@@ -120,7 +145,7 @@ pub(crate) fn traced_body(sig: &mut Signature, block: &Block, name: &SpanName) -
             __charm_tracing_span.wrap(async move {
                 #keep
                 #[allow(clippy::let_unit_value)]
-                let __charm_tracing_ret #typed = async move { #fake_return #block }.await;
+                let __charm_tracing_ret #typed = async move { #fake_return #(#statements)* }.await;
                 #finish
                 __charm_tracing_ret
             })

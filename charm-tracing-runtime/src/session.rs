@@ -17,7 +17,7 @@ use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 /// One hook's trace while it runs.
 pub(crate) struct Session {
@@ -56,11 +56,9 @@ thread_local! {
 
 static GLOBAL: OnceLock<Arc<Session>> = OnceLock::new();
 
-/// Hooks running under the test harness in this process, and their open sessions. While
-/// there are none (always, in production), finding the session is one relaxed load and
-/// `GLOBAL`.
+/// Hooks running under the test harness in this process. While there are none (always, in
+/// production), finding the session is one relaxed load and `GLOBAL`.
 static HARNESS_RUNS: AtomicUsize = AtomicUsize::new(0);
-static HARNESS_SESSIONS: Mutex<Vec<Weak<Session>>> = Mutex::new(Vec::new());
 
 /// The hot path's one check. Low 16 bits: open sessions in the process; high 16 bits: live
 /// `disabled()` guards. Spans are recorded only when sessions are open and no guard lives.
@@ -105,10 +103,8 @@ pub(crate) fn current() -> Option<Arc<Session>> {
     harness_current()
 }
 
-/// With hooks under the test harness: the session carried onto this thread, else the
-/// thread's own hook session, else the global one; a thread of no hook (one a hook spawned)
-/// records into the harness session only when exactly one hook runs under the harness in
-/// the whole process, so parallel tests never get each other's spans.
+/// With hooks under the test harness: the session carried onto this thread (by a traced
+/// future or a `tracing` span), else the thread's own hook session, else the global one.
 #[cold]
 fn harness_current() -> Option<Arc<Session>> {
     let carried = SCOPES
@@ -125,23 +121,10 @@ fn harness_current() -> Option<Arc<Session>> {
             .flatten()
             .filter(|s| s.is_open());
     }
-    if let Some(global) = GLOBAL.get() {
-        return global.is_open().then(|| global.clone());
-    }
-    if HARNESS_RUNS.load(Ordering::Acquire) != 1 {
-        return None;
-    }
-    let sessions = HARNESS_SESSIONS
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    let mut open = sessions
-        .iter()
-        .filter_map(Weak::upgrade)
-        .filter(|s| s.is_open());
-    match (open.next(), open.next()) {
-        (Some(only), None) => Some(only),
-        _ => None,
-    }
+    // A thread of no hook (a plain thread a hook spawned, or another test's) records into
+    // no harness session: nothing says which run it belongs to, and a guess could put spans
+    // into another test's trace.
+    GLOBAL.get().filter(|s| s.is_open()).cloned()
 }
 
 /// Carries `session` onto this thread until the returned guard drops (harness sessions
@@ -162,12 +145,14 @@ pub(crate) fn carry(session: &Arc<Session>) -> Carried {
     Carried(pushed)
 }
 
+#[cfg(feature = "tracing")]
 /// Carries `session` onto this thread until [`exit_scope`] (for callbacks without a guard:
 /// a `tracing` span's enter and exit).
 pub(crate) fn enter_scope(session: &Arc<Session>) {
     std::mem::forget(carry(session));
 }
 
+#[cfg(feature = "tracing")]
 /// Ends what [`enter_scope`] started.
 pub(crate) fn exit_scope(session: &Session) {
     if session.is_harness() {
@@ -256,10 +241,6 @@ pub fn start_session(
     crate::bridge::register_global_provider();
     let proxy = crate::bridge::proxy_context(&session);
     if harness {
-        HARNESS_SESSIONS
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(Arc::downgrade(&session));
         let _ = HOOK_SESSION.try_with(|own| *own.borrow_mut() = Some(session));
     } else if GLOBAL.set(session).is_ok() {
         crate::exit::flush_at_exit();
@@ -504,8 +485,11 @@ impl HarnessSlot {
             self.counted = true;
             HARNESS_RUNS.fetch_add(1, Ordering::AcqRel);
         }
-        let harness = HARNESS.with(|h| h.replace(true));
-        let own = HOOK_SESSION.with(|own| own.replace(self.session.take()));
+        let harness = HARNESS.try_with(|h| h.replace(true)).unwrap_or(false);
+        let own = HOOK_SESSION
+            .try_with(|own| own.replace(self.session.take()))
+            .ok()
+            .flatten();
         let _restore = Restore {
             slot: self,
             harness,
@@ -525,9 +509,5 @@ impl Drop for HarnessSlot {
         if self.counted {
             HARNESS_RUNS.fetch_sub(1, Ordering::AcqRel);
         }
-        let mut sessions = HARNESS_SESSIONS
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        sessions.retain(|s| s.strong_count() > 0 && s.upgrade().is_some_and(|s| s.is_open()));
     }
 }

@@ -383,12 +383,14 @@ pin_project_lite::pin_project! {
 struct PollFrame<'a> {
     session: &'a Session,
     frame: Frame,
+    /// Set once the poll returned: a drop before that is the poll's own panic unwinding.
+    returned: bool,
 }
 
 impl Drop for PollFrame<'_> {
     fn drop(&mut self) {
         pop(self.frame.index);
-        if std::thread::panicking() {
+        if !self.returned && std::thread::panicking() {
             let error = crate::panics::current_panic();
             self.session.close_span(self.frame.index, Some(&error));
         }
@@ -404,11 +406,14 @@ impl<F: Future> Future for Traced<F> {
             Some((session, frame)) => {
                 let _carried = session::carry(session);
                 push(*frame);
-                let _frame = PollFrame {
+                let mut polled = PollFrame {
                     session,
                     frame: *frame,
+                    returned: false,
                 };
-                this.future.poll(cx)
+                let poll = this.future.poll(cx);
+                polled.returned = true;
+                poll
             }
             None => return this.future.poll(cx),
         };

@@ -136,12 +136,17 @@ where
         let Some(session) = session::current() else {
             return;
         };
-        let index = match event.parent() {
-            Some(parent) => bridged_index(&ctx, parent, &session),
-            None if event.is_contextual() => span::top().map(|frame| frame.index),
-            None => None,
-        }
-        .unwrap_or_else(|| span::top().map_or(0, |frame| frame.index));
+        let innermost = || span::top().map_or(0, |frame| frame.index);
+        let (index, in_tracing_span) = match event.parent() {
+            Some(parent) => match bridged_index(&ctx, parent, &session) {
+                Some(index) => (index, true),
+                None => (innermost(), false),
+            },
+            None => {
+                let index = innermost();
+                (index, bridged_indices_contain(&ctx, index))
+            }
+        };
         let metadata = event.metadata();
         let mut fields = EventFields::default();
         event.record(&mut fields);
@@ -150,7 +155,9 @@ where
         attributes.push(KeyValue::new("target", metadata.target().to_owned()));
         attributes.append(&mut fields.attributes);
         let message = fields.message.unwrap_or_default();
-        let is_error = *metadata.level() == Level::ERROR;
+        // As tracing-opentelemetry: an ERROR event fails the `tracing` span it is in; a charm
+        // span's status stays the charm's (its `Err` or panic).
+        let is_error = *metadata.level() == Level::ERROR && in_tracing_span;
         session.with_span(index, |record| {
             let details = record.details_mut();
             if is_error && details.status == StatusRecord::Unset {
@@ -210,6 +217,19 @@ where
     let extensions = span.extensions();
     let bridged = extensions.get::<Bridged>()?;
     Arc::ptr_eq(&bridged.session, session).then_some(bridged.frame.span_id)
+}
+
+/// Whether span `index` of the session is a `tracing` span: the event's contextual `tracing`
+/// span, when it is bridged, is the one the index came from.
+fn bridged_indices_contain<S>(ctx: &Context<'_, S>, index: usize) -> bool
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    ctx.lookup_current().is_some_and(|span| {
+        span.extensions()
+            .get::<Bridged>()
+            .is_some_and(|bridged| bridged.frame.index == index)
+    })
 }
 
 /// The index in the session's table of `tracing` span `id`, if it belongs to `session`.
