@@ -167,6 +167,16 @@ impl Probe {
         step();
     }
 
+    #[tracing::instrument(skip_all)]
+    async fn instrumented(&self) {
+        step();
+    }
+
+    async fn early_span(&self) {
+        let early = EARLY.lock().unwrap().take().expect("made before the hook");
+        early.in_scope(step);
+    }
+
     async fn panicking_future(&self) {
         let caught = std::panic::catch_unwind(|| {
             let mut crash = std::pin::pin!(crash());
@@ -177,6 +187,9 @@ impl Probe {
         step();
     }
 }
+
+/// A `tracing` span made before the hook that is entered during it.
+static EARLY: std::sync::Mutex<Option<tracing::Span>> = std::sync::Mutex::new(None);
 
 #[trace]
 async fn never_ready() {
@@ -198,6 +211,8 @@ impl AsyncCharm for Probe {
             "nested" => self.nested_in_tracing().await,
             "event" => self.event_outside_tracing_spans().await,
             "panicking" => self.panicking_future().await,
+            "instrumented" => self.instrumented().await,
+            "early" => self.early_span().await,
             _ => {}
         }
         Ok(())
@@ -423,4 +438,38 @@ fn a_traced_future_keeps_every_argument_until_it_ends() {
     );
     assert_eq!(current_thread().block_on(future), 1);
     assert!(DROPPED.load(Ordering::SeqCst));
+}
+
+#[test]
+fn tracing_instrument_on_a_traced_async_method_still_covers_its_body() {
+    // `#[trace_charm]` leaves this `async fn` an `async fn`, so `#[tracing::instrument]`
+    // (which expands after it) still wraps the body, and the charm span nests inside.
+    let run = probe("instrumented");
+    assert_eq!(
+        run.trace().tree(),
+        "\
+probe/0: instrumented event
+  event: instrumented
+    instrumented
+      method call: Probe.instrumented
+        function call: step
+"
+    );
+}
+
+#[test]
+fn a_tracing_span_made_before_the_hook_is_recorded_when_entered_in_it() {
+    install_tracing();
+    *EARLY.lock().unwrap() = Some(tracing::info_span!("early client"));
+    let run = probe("early");
+    assert_eq!(
+        run.trace().tree(),
+        "\
+probe/0: early event
+  event: early
+    method call: Probe.early_span
+      early client
+        function call: step
+"
+    );
 }

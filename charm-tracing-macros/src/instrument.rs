@@ -108,12 +108,28 @@ fn keep_arguments(sig: &mut Signature) -> TokenStream {
     quote!(#(#kept)*)
 }
 
+/// When a traced `async fn`'s span opens.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AsyncOpen {
+    /// When the fn is called: it becomes a plain fn returning `impl Future`.
+    AtCall,
+    /// When its future is first polled: the fn stays an `async fn`, for attribute macros
+    /// that expand after this one and need to see one (`#[tracing::instrument]`,
+    /// `#[async_trait]`).
+    AtFirstPoll,
+}
+
 /// The traced body of a fn with signature `sig` and body `block`.
 ///
-/// An `async fn` becomes a plain fn returning `impl Future`: its span opens when it is
-/// called, so a future spawned onto another task or joined with others is parented where it
-/// was created, not wherever it is first polled.
-pub(crate) fn traced_body(sig: &mut Signature, block: &Block, name: &SpanName) -> TokenStream {
+/// An `async fn` becomes a plain fn returning `impl Future` (with [`AsyncOpen::AtCall`]):
+/// its span opens when it is called, so a future spawned onto another task or joined with
+/// others is parented where it was created, not wherever it is first polled.
+pub(crate) fn traced_body(
+    sig: &mut Signature,
+    block: &Block,
+    name: &SpanName,
+    open: AsyncOpen,
+) -> TokenStream {
     let name = name.expression();
     let typed = annotation(&sig.output).map(|ty| quote!(: #ty));
     if sig.asyncness.is_some() {
@@ -126,20 +142,13 @@ pub(crate) fn traced_body(sig: &mut Signature, block: &Block, name: &SpanName) -
                 }
             }
         });
-        let keep = keep_arguments(sig);
-        let output = match &sig.output {
-            ReturnType::Default => quote!(()),
-            ReturnType::Type(_, ty) => ty.to_token_stream(),
-        };
-        sig.asyncness = None;
-        // The macro's own span (edition 2024) on `impl`: the returned future captures every
-        // lifetime in scope, as the `async fn` did, whatever the charm crate's edition.
-        sig.output = syn::parse_quote_spanned! {Span::mixed_site()=>
-            -> impl ::core::future::Future<Output = #output>
+        let keep = match open {
+            AsyncOpen::AtCall => keep_arguments(sig),
+            AsyncOpen::AtFirstPoll => TokenStream::new(),
         };
         let statements = &block.stmts;
         let finish = finish(&quote!(__charm_tracing_token));
-        return quote! {{
+        let traced = quote! {{
             let __charm_tracing_span = ::charm_tracing::__private::AsyncSpan::open(#name);
             let __charm_tracing_token = __charm_tracing_span.token();
             __charm_tracing_span.wrap(async move {
@@ -150,6 +159,20 @@ pub(crate) fn traced_body(sig: &mut Signature, block: &Block, name: &SpanName) -
                 __charm_tracing_ret
             })
         }};
+        if open == AsyncOpen::AtFirstPoll {
+            return quote! {{ #traced.await }};
+        }
+        let output = match &sig.output {
+            ReturnType::Default => quote!(()),
+            ReturnType::Type(_, ty) => ty.to_token_stream(),
+        };
+        sig.asyncness = None;
+        // The macro's own span (edition 2024) on `impl`: the returned future captures every
+        // lifetime in scope, as the `async fn` did, whatever the charm crate's edition.
+        sig.output = syn::parse_quote_spanned! {Span::mixed_site()=>
+            -> impl ::core::future::Future<Output = #output>
+        };
+        return traced;
     }
     if returns_never(&sig.output) {
         return quote! {{

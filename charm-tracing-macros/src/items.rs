@@ -1,7 +1,7 @@
 //! `#[trace]` on free fns, single methods and whole impl blocks.
 
 use crate::args::TraceArgs;
-use crate::instrument::{SpanName, traced_body};
+use crate::instrument::{AsyncOpen, SpanName, traced_body};
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
 use syn::spanned::Spanned;
@@ -60,6 +60,25 @@ pub(crate) fn type_name(ty: &Type) -> String {
     }
 }
 
+/// Attribute macros that expand after ours and must still see an `async fn`.
+const NEEDS_ASYNC_FN: &[&str] = &["instrument", "async_trait"];
+
+/// When the spans of `async fn`s carrying `attrs` (or in a block carrying them) open: at
+/// the first poll when another macro must still see an `async fn`, else at the call.
+fn async_open(attrs: &[Attribute]) -> AsyncOpen {
+    let needs_async_fn = attrs.iter().any(|attr| {
+        attr.path()
+            .segments
+            .last()
+            .is_some_and(|segment| NEEDS_ASYNC_FN.iter().any(|name| segment.ident == name))
+    });
+    if needs_async_fn {
+        AsyncOpen::AtFirstPoll
+    } else {
+        AsyncOpen::AtCall
+    }
+}
+
 fn has_receiver(method: &ImplItemFn) -> bool {
     matches!(method.sig.inputs.first(), Some(FnArg::Receiver(_)))
 }
@@ -71,6 +90,7 @@ pub(crate) fn trace_impl_methods(
     exclude: &dyn Fn(&ImplItemFn) -> bool,
 ) -> syn::Result<()> {
     let type_name = type_name(&block.self_ty);
+    let block_open = async_open(&block.attrs);
     let mut errors: Option<syn::Error> = None;
     for item in &mut block.items {
         let ImplItem::Fn(method) = item else { continue };
@@ -91,7 +111,11 @@ pub(crate) fn trace_impl_methods(
             || format!("method call: {type_name}.{}", method.sig.ident),
             |n| n.value(),
         );
-        let body = traced_body(&mut method.sig, &method.block, &SpanName::Fixed(name));
+        let open = match block_open {
+            AsyncOpen::AtFirstPoll => AsyncOpen::AtFirstPoll,
+            AsyncOpen::AtCall => async_open(&method.attrs),
+        };
+        let body = traced_body(&mut method.sig, &method.block, &SpanName::Fixed(name), open);
         method.block = syn::parse2(body)?;
     }
     match errors {
@@ -150,7 +174,8 @@ fn trace_fn(args: TraceArgs, mut function: ItemFn) -> syn::Result<TokenStream> {
         (None, true) => SpanName::SelfMethod(ident),
         (None, false) => SpanName::Fixed(format!("function call: {ident}")),
     };
-    let body = traced_body(&mut function.sig, &function.block, &name);
+    let open = async_open(&function.attrs);
+    let body = traced_body(&mut function.sig, &function.block, &name, open);
     function.block = Box::new(syn::parse2(body)?);
     Ok(quote!(#function))
 }

@@ -78,6 +78,25 @@ pub fn method_span_name(self_type: &'static str, method: &str) -> &'static str {
     Box::leak(name.into_boxed_str())
 }
 
+/// What tests look at to check that nothing is left behind. Not a public API.
+#[doc(hidden)]
+pub mod __probe {
+    /// Sessions open in the process.
+    pub fn open_sessions() -> u32 {
+        crate::session::open_sessions()
+    }
+
+    /// Frames on this thread's span stack.
+    pub fn stack_depth() -> usize {
+        crate::span::depth()
+    }
+
+    /// Test-harness sessions carried onto this thread.
+    pub fn carried_sessions() -> usize {
+        crate::session::carried_here()
+    }
+}
+
 /// Internals the benchmarks measure directly. Not a public API.
 #[doc(hidden)]
 pub mod __bench {

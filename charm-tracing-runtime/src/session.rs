@@ -131,7 +131,7 @@ fn harness_current() -> Option<Arc<Session>> {
 /// only: the global one is everywhere already).
 pub(crate) fn carry(session: &Arc<Session>) -> Carried {
     if !session.is_harness() {
-        return Carried(false);
+        return Carried(None);
     }
     let pushed = SCOPES
         .try_with(|scopes| match scopes.try_borrow_mut() {
@@ -142,7 +142,7 @@ pub(crate) fn carry(session: &Arc<Session>) -> Carried {
             Err(_) => false,
         })
         .unwrap_or(false);
-    Carried(pushed)
+    Carried(pushed.then_some(Arc::as_ptr(session)))
 }
 
 #[cfg(feature = "tracing")]
@@ -156,23 +156,43 @@ pub(crate) fn enter_scope(session: &Arc<Session>) {
 /// Ends what [`enter_scope`] started.
 pub(crate) fn exit_scope(session: &Session) {
     if session.is_harness() {
-        drop(Carried(true));
+        uncarry(session);
     }
 }
 
-/// Ends what [`carry`] started.
-pub(crate) struct Carried(bool);
+/// Ends what [`carry`] started: its own entry goes, whatever was carried since (scopes
+/// need not end in order: a `tracing` span may be left while a future polls).
+pub(crate) struct Carried(Option<*const Session>);
 
 impl Drop for Carried {
     fn drop(&mut self) {
-        if self.0 {
-            let _ = SCOPES.try_with(|scopes| {
-                if let Ok(mut scopes) = scopes.try_borrow_mut() {
-                    scopes.pop();
-                }
-            });
+        if let Some(session) = self.0 {
+            uncarry(session);
         }
     }
+}
+
+/// Removes the newest carried entry of `session` from this thread.
+fn uncarry(session: *const Session) {
+    let _ = SCOPES.try_with(|scopes| {
+        if let Ok(mut scopes) = scopes.try_borrow_mut()
+            && let Some(position) = scopes.iter().rposition(|s| Arc::as_ptr(s) == session)
+        {
+            scopes.remove(position);
+        }
+    });
+}
+
+/// Sessions open in the process (a probe for tests: `GATE`'s low half).
+pub(crate) fn open_sessions() -> u32 {
+    GATE.load(Ordering::SeqCst) & 0xFFFF
+}
+
+/// Harness sessions carried onto this thread now (a probe for tests).
+pub(crate) fn carried_here() -> usize {
+    SCOPES
+        .try_with(|scopes| scopes.try_borrow().map_or(0, |s| s.len()))
+        .unwrap_or(0)
 }
 
 /// The session this thread would end: the harness one, else the global one.

@@ -33,6 +33,13 @@ thread_local! {
     static PROXY: RefCell<Option<ManuallyDrop<ContextGuard>>> = const { RefCell::new(None) };
 }
 
+/// Frames on this thread's span stack (a probe for tests).
+pub(crate) fn depth() -> usize {
+    STACK
+        .try_with(|stack| stack.try_borrow().map_or(0, |s| s.len()))
+        .unwrap_or(0)
+}
+
 /// The innermost open charm span on this thread.
 pub(crate) fn top() -> Option<Frame> {
     STACK

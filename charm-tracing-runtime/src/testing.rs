@@ -114,11 +114,17 @@ pub async fn run_hook_async<C: AsyncCharm>(
 
 pin_project_lite::pin_project! {
     /// A hook future polled in harness mode, with its session bound to whichever thread
-    /// polls it.
+    /// polls it. Dropped before it completes (a test's timeout), it still ends the session.
     struct InHarness<F> {
         slot: HarnessSlot,
         #[pin]
         future: F,
+    }
+
+    impl<F> PinnedDrop for InHarness<F> {
+        fn drop(this: Pin<&mut Self>) {
+            this.project().slot.enter(session::shutdown);
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
-use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 /// The layer that puts `tracing` spans and events into the hook's trace; see
 /// [`tracing_layer`].
@@ -87,7 +87,7 @@ where
         let parent = explicit_parent.unwrap_or(stack_parent);
         let span_id = session::new_span_id();
         let mut fields = Fields::default();
-        attrs.record(&mut fields);
+        attrs.record(&mut Visitor(&mut fields));
         let name = fields
             .name
             .take()
@@ -120,7 +120,7 @@ where
             return;
         };
         let mut fields = Fields::default();
-        values.record(&mut fields);
+        values.record(&mut Visitor(&mut fields));
         bridged.session.with_span(bridged.frame.index, |record| {
             if let Some(name) = fields.name.take() {
                 record.name = Cow::Owned(name);
@@ -149,7 +149,7 @@ where
         };
         let metadata = event.metadata();
         let mut fields = EventFields::default();
-        event.record(&mut fields);
+        event.record(&mut Visitor(&mut fields));
         let mut attributes = Vec::with_capacity(fields.attributes.len() + 2);
         attributes.push(KeyValue::new("level", metadata.level().as_str()));
         attributes.push(KeyValue::new("target", metadata.target().to_owned()));
@@ -172,10 +172,15 @@ where
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        if none_bridged() {
+        if none_bridged() && !session::gate_open() {
             return;
         }
         let Some(span) = ctx.span(id) else { return };
+        if span.extensions().get::<Bridged>().is_none() {
+            // Created before the session (a client built in `main`, say) and entered during
+            // it: it becomes a charm span from now on, without the fields it was made with.
+            bridge_late(&span);
+        }
         let extensions = span.extensions();
         if let Some(bridged) = extensions.get::<Bridged>() {
             session::enter_scope(&bridged.session);
@@ -205,6 +210,30 @@ where
             bridged.session.close_span(bridged.frame.index, None);
             BRIDGED_LIVE.fetch_sub(1, Ordering::Relaxed);
         }
+    }
+}
+
+/// Makes a span that was created outside any session a charm span, when it is entered in one.
+fn bridge_late<'a, R: LookupSpan<'a>>(span: &SpanRef<'a, R>) {
+    if !session::gate_open() {
+        return;
+    }
+    let Some(session) = session::current() else {
+        return;
+    };
+    let (parent, entered_under) = span::parent_for_new_span(&session);
+    let span_id = session::new_span_id();
+    let record = SpanRecord::open(Cow::Borrowed(span.metadata().name()), span_id, parent);
+    if let Some(index) = session.open_record(record) {
+        BRIDGED_LIVE.fetch_add(1, Ordering::Relaxed);
+        span.extensions_mut().insert(Bridged {
+            session,
+            frame: Frame {
+                span_id,
+                index,
+                entered_under,
+            },
+        });
     }
 }
 
@@ -304,27 +333,6 @@ impl Fields {
     }
 }
 
-impl Visit for Fields {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.add(field, Value::F64(value));
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.add(field, Value::I64(value));
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.add(field, value_of_u64(value));
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.add(field, Value::Bool(value));
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.add(field, Value::String(value.to_owned().into()));
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.add(field, Value::String(format!("{value:?}").into()));
-    }
-}
-
 /// An event's fields: its message and the other fields as attributes.
 #[derive(Default)]
 struct EventFields {
@@ -342,23 +350,44 @@ impl EventFields {
     }
 }
 
-impl Visit for EventFields {
+/// What receives a `tracing` value, field by field.
+trait AddField {
+    fn add(&mut self, field: &Field, value: Value);
+}
+
+impl AddField for Fields {
+    fn add(&mut self, field: &Field, value: Value) {
+        Fields::add(self, field, value);
+    }
+}
+
+impl AddField for EventFields {
+    fn add(&mut self, field: &Field, value: Value) {
+        EventFields::add(self, field, value);
+    }
+}
+
+/// Turns each `tracing` value into an attribute value for `T`.
+struct Visitor<'a, T>(&'a mut T);
+
+impl<T: AddField> Visit for Visitor<'_, T> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.add(field, Value::F64(value));
+        self.0.add(field, Value::F64(value));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.add(field, Value::I64(value));
+        self.0.add(field, Value::I64(value));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.add(field, value_of_u64(value));
+        self.0.add(field, value_of_u64(value));
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.add(field, Value::Bool(value));
+        self.0.add(field, Value::Bool(value));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.add(field, Value::String(value.to_owned().into()));
+        self.0.add(field, Value::String(value.to_owned().into()));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.add(field, Value::String(format!("{value:?}").into()));
+        self.0
+            .add(field, Value::String(format!("{value:?}").into()));
     }
 }
