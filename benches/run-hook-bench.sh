@@ -5,9 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=target/hook-bench
 mkdir -p "$out"
-cargo build --quiet --release --example shop_charm --features untraced
-cp target/release/examples/shop_charm "$out/shop_charm_untraced"
-cargo build --quiet --release --example shop_charm
-cp target/release/examples/shop_charm "$out/shop_charm_traced"
+# The charm is a binary of the benches package, so that it is built with its own dependencies
+# only (an example of the facade would link the facade's dev-dependencies too).
+cargo build --quiet --release -p charm-tracing-benches --bin shop_charm --features untraced
+cp target/release/shop_charm "$out/shop_charm_untraced"
+cargo build --quiet --release -p charm-tracing-benches --bin shop_charm
+cp target/release/shop_charm "$out/shop_charm_traced"
 cargo run --quiet --release -p charm-tracing-benches --bin hook_bench -- \
   "$out/shop_charm_traced" "$out/shop_charm_untraced" "$@"
