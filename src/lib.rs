@@ -107,9 +107,10 @@ pub mod __private {
     };
     pub use charm_tracing_runtime::span::{AsyncSpan, SpanGuard, enter};
     pub use charm_tracing_runtime::{
-        CertValue, CharmConfig, EndpointValue, TraceCharmArgumentsGoOnTheStructOrOnTheImplNotBoth,
-        TraceCharmConfig, TraceCharmGoesOnOneImplBlock, call_once, method_span_name,
-        start_charm_session, start_session,
+        CertValue, CharmConfig, EndpointValue, MethodNameCache,
+        TraceCharmArgumentsGoOnTheStructOrOnTheImplNotBoth, TraceCharmConfig,
+        TraceCharmGoesOnOneImplBlock, call_once, method_span_name, start_charm_session,
+        start_session,
     };
 }
 

@@ -702,3 +702,66 @@ fn a_second_charm_in_the_same_hook_starts_no_second_session() {
     assert!(trace.spans.iter().all(|s| !s.name.contains("TestCharm")));
     assert!(trace.span("method call: EarlyShutdown.before").is_some());
 }
+
+/// A trait whose default method is traced on its own: its code runs for every implementor.
+trait Refresh {
+    #[trace]
+    fn refresh(&self) {}
+}
+
+struct Alpha;
+struct Beta;
+impl Refresh for Alpha {}
+impl Refresh for Beta {}
+
+/// A blanket impl: one traced method for every `T: Display`.
+trait Describe {
+    fn describe(&self) -> usize;
+}
+
+impl<T: Display> Describe for T {
+    #[trace]
+    fn describe(&self) -> usize {
+        self.to_string().len()
+    }
+}
+
+struct Shared;
+
+#[trace_charm(tracing_endpoint = "endpoint")]
+impl Shared {
+    fn new(_ctx: JujuContext) -> Self {
+        Shared
+    }
+    fn endpoint(&self) -> Option<&str> {
+        None
+    }
+}
+
+impl Charm for Shared {
+    fn handle(&mut self, _event: &Event) -> Result<(), HandlerError> {
+        Beta.refresh();
+        Alpha.refresh();
+        Beta.refresh();
+        7_u8.describe();
+        "text".describe();
+        Ok(())
+    }
+}
+
+#[test]
+fn a_method_traced_alone_in_generic_code_is_named_after_each_self_type() {
+    let run = run_hook(JujuContext::new("shared/0", "hooks/start"), Shared::new);
+    assert_eq!(
+        run.trace().tree(),
+        "\
+shared/0: start event
+  event: start
+    method call: Beta.refresh
+    method call: Alpha.refresh
+    method call: Beta.refresh
+    method call: u8.describe
+    method call: str.describe
+"
+    );
+}

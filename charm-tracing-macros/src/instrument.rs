@@ -9,7 +9,7 @@ pub(crate) enum SpanName {
     /// Known at expansion time: `method call: Workload.configure`, `function call: f`.
     Fixed(String),
     /// A method under a lone `#[trace]`: the type is only known as `Self`, named at run time
-    /// (once per method) from `std::any::type_name::<Self>()`.
+    /// (once per method and `Self` type) from `std::any::type_name::<Self>()`.
     SelfMethod(String),
 }
 
@@ -17,15 +17,16 @@ impl SpanName {
     fn expression(&self) -> TokenStream {
         match self {
             SpanName::Fixed(name) => quote!(#name),
+            // The static is shared by every `Self` this code runs for (a trait's default
+            // method, a blanket impl): it holds one type's name, the runtime the others'.
             SpanName::SelfMethod(method) => quote! {{
-                static __CHARM_TRACING_NAME: ::std::sync::OnceLock<&'static str> =
-                    ::std::sync::OnceLock::new();
-                *__CHARM_TRACING_NAME.get_or_init(|| {
-                    ::charm_tracing::__private::method_span_name(
-                        ::std::any::type_name::<Self>(),
-                        #method,
-                    )
-                })
+                static __CHARM_TRACING_NAME: ::charm_tracing::__private::MethodNameCache =
+                    ::charm_tracing::__private::MethodNameCache::new();
+                ::charm_tracing::__private::method_span_name(
+                    &__CHARM_TRACING_NAME,
+                    ::std::any::type_name::<Self>(),
+                    #method,
+                )
             }},
         }
     }

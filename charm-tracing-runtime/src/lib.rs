@@ -63,19 +63,81 @@ pub fn call_once<R, F: FnOnce() -> R>(f: F) -> R {
     f()
 }
 
-/// The span name of a method under a lone `#[trace]`, from `type_name::<Self>()`; computed
-/// once per method.
+/// Where a method under a lone `#[trace]` remembers its span name. One per method in the
+/// generated code; that code may run for several `Self` types (a trait's default method, a
+/// blanket impl), so it remembers the name for one type and asks [`method_span_name`] for
+/// the others.
 ///
 /// ```
-/// let name = charm_tracing_runtime::method_span_name("my_crate::store::Store<u8>", "get");
-/// assert_eq!(name, "method call: Store.get");
+/// static CACHE: charm_tracing_runtime::MethodNameCache = charm_tracing_runtime::MethodNameCache::new();
+/// let name = charm_tracing_runtime::method_span_name(&CACHE, "a::A", "r");
+/// assert_eq!(name, "method call: A.r");
 /// ```
-pub fn method_span_name(self_type: &'static str, method: &str) -> &'static str {
-    let name = format!(
-        "method call: {}.{method}",
-        outcome::short_type_name(self_type)
-    );
-    Box::leak(name.into_boxed_str())
+#[derive(Debug)]
+pub struct MethodNameCache(std::sync::OnceLock<(&'static str, &'static str)>);
+
+impl MethodNameCache {
+    /// An empty cache.
+    ///
+    /// ```
+    /// static CACHE: charm_tracing_runtime::MethodNameCache = charm_tracing_runtime::MethodNameCache::new();
+    /// ```
+    pub const fn new() -> Self {
+        MethodNameCache(std::sync::OnceLock::new())
+    }
+}
+
+impl Default for MethodNameCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The span name of method `method` of `self_type` (from `type_name::<Self>()`), under a
+/// lone `#[trace]`: `method call: {short type}.{method}`, made once per type and method.
+///
+/// ```
+/// use charm_tracing_runtime::{method_span_name, MethodNameCache};
+///
+/// static CACHE: MethodNameCache = MethodNameCache::new();
+/// assert_eq!(method_span_name(&CACHE, "my_crate::Store<u8>", "get"), "method call: Store.get");
+/// assert_eq!(method_span_name(&CACHE, "my_crate::Other", "get"), "method call: Other.get");
+/// assert_eq!(method_span_name(&CACHE, "my_crate::Store<u8>", "get"), "method call: Store.get");
+/// ```
+#[inline]
+pub fn method_span_name(
+    cache: &'static MethodNameCache,
+    self_type: &'static str,
+    method: &'static str,
+) -> &'static str {
+    if let Some((cached_type, name)) = cache.0.get()
+        && (std::ptr::eq(*cached_type, self_type) || *cached_type == self_type)
+    {
+        return name;
+    }
+    let name = interned_method_name(self_type, method);
+    let _ = cache.0.set((self_type, name));
+    name
+}
+
+/// The process-wide table behind [`method_span_name`], for the types a cache does not hold.
+#[cold]
+fn interned_method_name(self_type: &'static str, method: &'static str) -> &'static str {
+    type Names = std::collections::HashMap<(&'static str, &'static str), &'static str>;
+    static NAMES: std::sync::Mutex<Option<Names>> = std::sync::Mutex::new(None);
+    let mut names = NAMES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    names
+        .get_or_insert_with(Names::new)
+        .entry((self_type, method))
+        .or_insert_with(|| {
+            let name = format!(
+                "method call: {}.{method}",
+                outcome::short_type_name(self_type)
+            );
+            Box::leak(name.into_boxed_str())
+        })
 }
 
 /// What tests look at to check that nothing is left behind. Not a public API.

@@ -90,6 +90,8 @@ fn is_boxed_trait_object(type_name: &str) -> bool {
 /// assert_eq!(charm_tracing_runtime::outcome::short_type_name("a::B<c::D>"), "B");
 /// ```
 pub fn short_type_name(full: &str) -> &str {
+    // `&Store`, `&mut Store`: named as the macros name an impl of a reference type.
+    let full = full.trim_start_matches('&').trim_start_matches("mut ");
     let without_generics = full.split('<').next().unwrap_or(full);
     without_generics
         .rsplit("::")
@@ -270,5 +272,7 @@ mod tests {
         assert_eq!(short_type_name("a::b::C"), "C");
         assert_eq!(short_type_name("a::b::C<d::E>"), "C");
         assert_eq!(short_type_name("C"), "C");
+        assert_eq!(short_type_name("&str"), "str");
+        assert_eq!(short_type_name("&mut a::B<u8>"), "B");
     }
 }
