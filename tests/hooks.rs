@@ -383,12 +383,34 @@ fn own_main_without_shutdown_delivers_on_return_and_on_exit() {
 }
 
 #[test]
-fn no_endpoint_means_no_request() {
+fn no_endpoint_means_no_request_and_the_next_hook_with_one_delivers_both() {
     let receiver = Receiver::start();
-    let output = Hook::new("shop_charm", "hooks/start").run();
+    let charm_dir = support::fresh_charm_dir();
+    let output = Hook::in_dir("shop_charm", "hooks/start", &charm_dir)
+        .env("SHOP_TRACING_ENDPOINT", "")
+        .run();
     assert_eq!(output.code(), 0, "{}", output.stderr());
-    assert!(!receiver.wait_for(1, Duration::from_millis(300)));
     assert!(output.stderr().contains("Starting root trace"));
+    assert!(!receiver.wait_for(1, Duration::from_millis(300)));
+    // The receiver works, and the first hook's trace was kept: the next hook with the
+    // endpoint delivers it, then its own.
+    let first = output.trace_id();
+    let output = Hook::in_dir("shop_charm", "hooks/start", &charm_dir)
+        .env("SHOP_TRACING_ENDPOINT", receiver.endpoint())
+        .run();
+    assert!(
+        receiver.wait_for(2, Duration::from_secs(5)),
+        "{}",
+        output.stderr()
+    );
+    let delivered: Vec<String> = receiver.traces().iter().map(support::trace_id_of).collect();
+    assert_eq!(
+        delivered,
+        [
+            first.expect("first id"),
+            output.trace_id().expect("second id")
+        ]
+    );
 }
 
 #[test]
