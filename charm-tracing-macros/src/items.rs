@@ -8,11 +8,40 @@ use syn::spanned::Spanned;
 use syn::{Attribute, FnArg, ImplItem, ImplItemFn, Item, ItemFn, ItemImpl, Type};
 
 /// Whether `attr` is `#[trace]` / `#[trace(...)]` / `#[charm_tracing::trace(...)]`.
-fn is_trace_attr(attr: &Attribute) -> bool {
-    attr.path()
+/// Another crate's `trace` attribute (`#[fastrace::trace]`, say) is not ours and is left
+/// alone: ours is `trace` as imported, or named through the facade.
+pub(crate) fn is_trace_attr(attr: &Attribute) -> bool {
+    let segments: Vec<String> = attr
+        .path()
         .segments
-        .last()
-        .is_some_and(|segment| segment.ident == "trace")
+        .iter()
+        .map(|segment| segment.ident.to_string())
+        .collect();
+    matches!(
+        segments
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice(),
+        ["trace"] | ["charm_tracing", "trace"]
+    )
+}
+
+/// `item` with our `#[trace(...)]` markers taken off the methods of an impl block: what is
+/// emitted when the item is left as written (the `untraced` build, or next to an error, so
+/// that one mistake gives one message and no marker is expanded on its own).
+pub(crate) fn strip_markers(item: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
+    match syn::parse2::<Item>(item.clone()) {
+        Ok(Item::Impl(mut block)) => {
+            for member in &mut block.items {
+                if let ImplItem::Fn(method) = member {
+                    method.attrs.retain(|attr| !is_trace_attr(attr));
+                }
+            }
+            block.into_token_stream()
+        }
+        _ => item,
+    }
 }
 
 /// Takes the `#[trace(...)]` attributes off a method and parses them.
@@ -183,4 +212,36 @@ fn trace_fn(args: TraceArgs, mut function: ItemFn) -> syn::Result<TokenStream> {
 /// Whether `method` has a `self` receiver (used by the charm macro's checks).
 pub(crate) fn is_method(method: &ImplItemFn) -> bool {
     has_receiver(method)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_our_trace_attribute_is_a_marker() {
+        let ours: Attribute = syn::parse_quote!(#[trace(skip)]);
+        let through_the_facade: Attribute = syn::parse_quote!(#[charm_tracing::trace]);
+        let theirs: Attribute = syn::parse_quote!(#[fastrace::trace]);
+        let other: Attribute = syn::parse_quote!(#[tracing::instrument]);
+        assert!(is_trace_attr(&ours));
+        assert!(is_trace_attr(&through_the_facade));
+        assert!(!is_trace_attr(&theirs));
+        assert!(!is_trace_attr(&other));
+    }
+
+    #[test]
+    fn markers_are_stripped_from_an_impl_left_as_written() {
+        let item = quote! {
+            impl C {
+                #[trace(skip)]
+                fn a(&self) {}
+                #[fastrace::trace]
+                fn b(&self) {}
+            }
+        };
+        let stripped = strip_markers(item).to_string();
+        assert!(!stripped.contains("skip"), "{stripped}");
+        assert!(stripped.contains("fastrace"), "{stripped}");
+    }
 }

@@ -95,7 +95,7 @@ fn finish(result: syn::Result<proc_macro2::TokenStream>, item: TokenStream) -> T
         Ok(tokens) => tokens.into(),
         Err(error) => {
             let mut out = error.to_compile_error();
-            out.extend(proc_macro2::TokenStream::from(item));
+            out.extend(items::strip_markers(item.into()));
             out.into()
         }
     }
