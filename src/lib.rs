@@ -1,49 +1,4 @@
-//! Automatic OpenTelemetry tracing for Juju charms written in Rust.
-//!
-//! Put `#[trace_charm(...)]` on the charm's impl block (or its struct) and every hook becomes a
-//! trace: a root span per hook, a span per event, a span per method call, with the Juju
-//! topology attached, delivered over OTLP/HTTP. The trace has the shape of Canonical's Python `charm_tracing`
-//! library, so the same dashboards work.
-//!
-//! ```no_run
-//! use charm_tracing::{trace, trace_charm, Charm, Event, HandlerError, JujuContext};
-//!
-//! pub struct MyCharm {
-//!     ctx: JujuContext,
-//! }
-//!
-//! #[trace_charm(tracing_endpoint = "tracing_endpoint")]
-//! impl MyCharm {
-//!     pub fn new(ctx: JujuContext) -> Self {
-//!         MyCharm { ctx }
-//!     }
-//!     fn tracing_endpoint(&self) -> Option<String> {
-//!         Some("http://tempo:4318".to_owned())
-//!     }
-//!     fn on_install(&mut self) -> Result<(), HandlerError> {
-//!         render_config("port: 80");
-//!         Ok(())
-//!     }
-//! }
-//!
-//! #[trace]
-//! fn render_config(cfg: &str) -> String {
-//!     cfg.to_owned()
-//! }
-//!
-//! impl Charm for MyCharm {
-//!     fn handle(&mut self, event: &Event) -> Result<(), HandlerError> {
-//!         match event.kind() {
-//!             "install" => self.on_install(),
-//!             _ => Ok(()),
-//!         }
-//!     }
-//! }
-//!
-//! fn main() -> std::process::ExitCode {
-//!     charm_tracing::main(MyCharm::new)
-//! }
-//! ```
+#![doc = include_str!("../README.md")]
 
 pub use charm_tracing_macros::{trace, trace_charm};
 pub use charm_tracing_runtime::relation::{TracingEndpointRequirer, charm_tracing_config};
@@ -113,8 +68,3 @@ pub mod __private {
         start_session,
     };
 }
-
-/// The README's code, compiled as doctests so the quickstart never rots.
-#[doc = include_str!("../README.md")]
-#[cfg(doctest)]
-pub struct ReadmeDoctests;

@@ -12,6 +12,7 @@
 //! ```
 
 #![deny(missing_docs)]
+#![warn(missing_debug_implementations)]
 
 mod bridge;
 pub mod buffer;
@@ -166,6 +167,7 @@ pub mod __bench {
     use std::time::Duration;
 
     /// A buffer file, used the way a hook uses it.
+    #[derive(Debug)]
     pub struct Buffer(crate::buffer::BufferFile);
 
     impl Buffer {

@@ -23,6 +23,12 @@ use std::fmt::{Debug, Display};
 /// ```
 pub struct Outcome<'a, T: ?Sized>(pub &'a T);
 
+impl<T: ?Sized> std::fmt::Debug for Outcome<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Outcome(..)")
+    }
+}
+
 /// A borrowed view of an error a traced call returned.
 ///
 /// ```
@@ -35,6 +41,14 @@ pub struct ErrorView<'a> {
     type_name: &'static str,
     display: &'a dyn Display,
     debug: Option<&'a dyn Debug>,
+}
+
+impl std::fmt::Debug for ErrorView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ErrorView")
+            .field("type_name", &self.type_name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> ErrorView<'a> {

@@ -111,6 +111,7 @@ pub(crate) fn parent_for_new_span(session: &Session) -> (SpanId, SpanId) {
 /// guard.finish(None);
 /// ```
 #[must_use = "the span ends when the guard is finished or dropped"]
+#[derive(Debug)]
 pub struct SpanGuard {
     /// The span's index in the session table; `usize::MAX` when not recording.
     index: usize,
@@ -241,6 +242,14 @@ impl Drop for SpanGuard {
 #[must_use = "the span ends when finished or dropped"]
 pub struct AsyncSpan {
     active: Option<(Arc<Session>, Frame)>,
+}
+
+impl std::fmt::Debug for AsyncSpan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncSpan")
+            .field("frame", &self.active.as_ref().map(|(_, frame)| frame))
+            .finish_non_exhaustive()
+    }
 }
 
 /// Ends an [`AsyncSpan`] from inside the body it wraps, with the body's outcome.
