@@ -15,7 +15,7 @@ mod receiver;
 #[path = "shop_charm.rs"]
 mod shop_charm;
 
-use charm_tracing::testing::{CapturedSpan, SpanStatus, Trace};
+use charm_tracing::testing::{Trace, TreeStyle};
 use receiver::Receiver;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
@@ -74,13 +74,8 @@ fn main() -> ExitCode {
     let charm_dir = std::env::temp_dir().join(format!("charm-tracing-demo-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&charm_dir);
     println!("OTLP/HTTP receiver listening on {}\n", receiver.endpoint());
-    let mut failures = 0;
-    for (index, (example, dispatch_path, what)) in HOOKS.iter().enumerate() {
-        println!(
-            "── hook {}: {dispatch_path} of the {example} charm ({what})",
-            index + 1
-        );
-        let status = Command::new(&charm)
+    let hook = |example: &str, dispatch_path: &str, endpoint: &str| {
+        Command::new(&charm)
             .env(CHARM_ROLE, example)
             .env("JUJU_UNIT_NAME", "shop/0")
             .env("JUJU_DISPATCH_PATH", dispatch_path)
@@ -88,14 +83,21 @@ fn main() -> ExitCode {
             .env("JUJU_MODEL_UUID", "00000000-0000-4000-8000-000000000000")
             .env("JUJU_CHARM_DIR", &charm_dir)
             .env("JUJU_VERSION", "3.6.0")
-            .env("SHOP_TRACING_ENDPOINT", receiver.endpoint())
-            .env("ASYNC_TRACING_ENDPOINT", receiver.endpoint())
+            .env("SHOP_TRACING_ENDPOINT", endpoint)
+            .env("ASYNC_TRACING_ENDPOINT", endpoint)
             .env("RUST_LOG", "warn")
             .env("RUST_BACKTRACE", "0")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .status();
-        match status {
+            .status()
+    };
+    let mut failures = 0;
+    for (index, (example, dispatch_path, what)) in HOOKS.iter().enumerate() {
+        println!(
+            "── hook {}: {dispatch_path} of the {example} charm ({what})",
+            index + 1
+        );
+        match hook(example, dispatch_path, &receiver.endpoint()) {
             Ok(status) => println!("   exit status: {}", status.code().unwrap_or(-1)),
             Err(error) => println!("   could not run: {error}"),
         }
@@ -107,7 +109,33 @@ fn main() -> ExitCode {
         let request = &receiver.traces()[index];
         print_trace(&Trace::from_request(request));
     }
-    let _ = std::fs::remove_dir_all(&charm_dir);
+    // One more hook with no endpoint: its trace waits in the buffer, for the CLI.
+    let buffer = charm_dir.join(".charm_tracing_buffer.raw");
+    println!("── one more hook: hooks/update-status of the shop charm, with no endpoint");
+    match hook(SHOP, "hooks/update-status", "") {
+        Ok(_) if buffer.exists() => {
+            println!("   its trace waits in the buffer {}\n", buffer.display());
+            println!(
+                "Look at it without Tempo (`cargo install --path charm-tracing-cli` gives `charm-tracing`):"
+            );
+            println!(
+                "   cargo run -q -p charm-tracing-cli -- view {}",
+                buffer.display()
+            );
+            println!(
+                "   cargo run -q -p charm-tracing-cli -- html {} -o trace.html",
+                buffer.display()
+            );
+            println!(
+                "   cargo run -q -p charm-tracing-cli -- status {}\n",
+                buffer.display()
+            );
+        }
+        _ => {
+            println!("   no buffer was written\n");
+            failures += 1;
+        }
+    }
     if failures == 0 {
         println!("All {} hooks delivered their trace.", HOOKS.len());
         ExitCode::SUCCESS
@@ -118,27 +146,9 @@ fn main() -> ExitCode {
 }
 
 fn print_trace(trace: &Trace) {
-    println!(
-        "   trace {}  service.name={}  juju_unit={}\n",
-        trace.trace_id,
-        trace.resource_attribute("service.name").unwrap_or("?"),
-        trace.resource_attribute("juju_unit").unwrap_or("?"),
-    );
-    if let Some(root) = trace.root() {
-        print_span(trace, root, 1);
+    println!("   {}\n", trace.summary());
+    for line in trace.render(TreeStyle::Detailed).lines() {
+        println!("     {line}");
     }
     println!();
-}
-
-fn print_span(trace: &Trace, span: &CapturedSpan, depth: usize) {
-    let micros = span.end_unix_nano.saturating_sub(span.start_unix_nano) / 1_000;
-    let label = format!("{}{}", "  ".repeat(depth), span.name);
-    let status = match &span.status {
-        SpanStatus::Error(description) => format!("  ERROR {description:?}"),
-        _ => String::new(),
-    };
-    println!("{label:<58} {micros:>7} µs{status}");
-    for child in trace.children(span) {
-        print_span(trace, child, depth + 1);
-    }
 }

@@ -155,6 +155,25 @@ fn hook_run(result: HookResult, session: Option<Arc<Session>>) -> HookRun {
     HookRun { outcome, trace }
 }
 
+/// How [`Trace::render`] draws the tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TreeStyle {
+    /// Names only, failed spans followed by `  [ERROR description]` ([`Trace::tree`]).
+    Names,
+    /// Names, durations, statuses and span events, in columns.
+    Detailed,
+}
+
+/// A span's duration for people: µs below a millisecond, else ms with a decimal.
+fn duration(span: &CapturedSpan) -> String {
+    let nanos = span.end_unix_nano.saturating_sub(span.start_unix_nano);
+    if nanos < 1_000_000 {
+        format!("{} µs", nanos / 1_000)
+    } else {
+        format!("{:.1} ms", nanos as f64 / 1e6)
+    }
+}
+
 /// The status of a captured span.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SpanStatus {
@@ -171,6 +190,8 @@ pub enum SpanStatus {
 pub struct CapturedEvent {
     /// The event name.
     pub name: String,
+    /// When, ns since the Unix epoch.
+    pub time_unix_nano: u64,
     /// Its attributes, values rendered as text.
     pub attributes: Vec<(String, String)>,
 }
@@ -180,6 +201,8 @@ pub struct CapturedEvent {
 pub struct CapturedSpan {
     /// The span name.
     pub name: String,
+    /// The trace id, 32 hex digits.
+    pub trace_id: String,
     /// The span id, 16 hex digits.
     pub span_id: String,
     /// The parent's span id; `None` for the root.
@@ -203,7 +226,7 @@ impl CapturedSpan {
     ///
     /// ```
     /// # use charm_tracing_runtime::testing::{CapturedSpan, SpanStatus};
-    /// let span = CapturedSpan { name: "s".into(), span_id: "01".into(), parent_span_id: None,
+    /// let span = CapturedSpan { name: "s".into(), trace_id: "ab".into(), span_id: "01".into(), parent_span_id: None,
     ///     kind: "INTERNAL".into(), status: SpanStatus::Unset,
     ///     attributes: vec![("k".into(), "v".into())], events: vec![],
     ///     start_unix_nano: 0, end_unix_nano: 0 };
@@ -295,6 +318,7 @@ impl Trace {
                     };
                     trace.spans.push(CapturedSpan {
                         name: span.name.clone(),
+                        trace_id: hex(&span.trace_id),
                         span_id: hex(&span.span_id),
                         parent_span_id: (!span.parent_span_id.is_empty())
                             .then(|| hex(&span.parent_span_id)),
@@ -309,6 +333,7 @@ impl Trace {
                             .iter()
                             .map(|e| CapturedEvent {
                                 name: e.name.clone(),
+                                time_unix_nano: e.time_unix_nano,
                                 attributes: pairs(&e.attributes),
                             })
                             .collect(),
@@ -393,27 +418,145 @@ impl Trace {
     /// assert_eq!(trace.tree(), "");
     /// ```
     pub fn tree(&self) -> String {
+        self.render(TreeStyle::Names)
+    }
+
+    /// The spans in tree order (depth first, children by start time), each with its depth.
+    /// A span whose parent is not in the trace counts as a root.
+    ///
+    /// ```
+    /// # use charm_tracing_runtime::testing::Trace;
+    /// # let trace = Trace { trace_id: String::new(), resource: vec![], scope: String::new(), spans: vec![] };
+    /// assert!(trace.walk().is_empty());
+    /// ```
+    pub fn walk(&self) -> Vec<(usize, &CapturedSpan)> {
+        let ids: std::collections::HashSet<&str> =
+            self.spans.iter().map(|s| s.span_id.as_str()).collect();
+        let mut children: std::collections::HashMap<&str, Vec<&CapturedSpan>> =
+            std::collections::HashMap::new();
+        let mut roots = Vec::new();
+        for span in &self.spans {
+            match span.parent_span_id.as_deref() {
+                Some(parent) if ids.contains(parent) => {
+                    children.entry(parent).or_default().push(span);
+                }
+                _ => roots.push(span),
+            }
+        }
+        let by_start = |spans: &mut Vec<&CapturedSpan>| spans.sort_by_key(|s| s.start_unix_nano);
+        by_start(&mut roots);
+        children.values_mut().for_each(by_start);
+        let mut order = Vec::with_capacity(self.spans.len());
+        let mut stack: Vec<(usize, &CapturedSpan)> =
+            roots.into_iter().rev().map(|s| (0, s)).collect();
+        while let Some((depth, span)) = stack.pop() {
+            order.push((depth, span));
+            if let Some(kids) = children.get(span.span_id.as_str()) {
+                stack.extend(kids.iter().rev().map(|kid| (depth + 1, *kid)));
+            }
+        }
+        order
+    }
+
+    /// The span tree as text, one span a line, two spaces of indent a level: the rendering
+    /// the `charm-tracing` CLI, the demo and [`Trace::tree`] share.
+    ///
+    /// ```
+    /// # use charm_tracing_runtime::testing::{Trace, TreeStyle};
+    /// # let trace = Trace { trace_id: String::new(), resource: vec![], scope: String::new(), spans: vec![] };
+    /// assert_eq!(trace.render(TreeStyle::Detailed), "");
+    /// ```
+    pub fn render(&self, style: TreeStyle) -> String {
         let mut out = String::new();
-        let mut roots: Vec<_> = self
-            .spans
-            .iter()
-            .filter(|s| s.parent_span_id.is_none() || self.parent(s).is_none())
-            .collect();
-        roots.sort_by_key(|s| s.start_unix_nano);
-        for root in roots {
-            self.render(root, 0, &mut out);
+        for (depth, span) in self.walk() {
+            let label = format!("{}{}", "  ".repeat(depth), span.name);
+            match style {
+                TreeStyle::Names => {
+                    out.push_str(&label);
+                    if let SpanStatus::Error(description) = &span.status {
+                        let _ = write!(out, "  [ERROR {description}]");
+                    }
+                }
+                TreeStyle::Detailed => {
+                    let _ = write!(out, "{label:<58} {:>10}", duration(span));
+                    if let SpanStatus::Error(description) = &span.status {
+                        let _ = write!(out, "  ERROR {description:?}");
+                    }
+                    let events: Vec<&str> = span
+                        .events
+                        .iter()
+                        .filter(|e| e.name != "exception")
+                        .map(|e| e.name.as_str())
+                        .collect();
+                    if !events.is_empty() {
+                        let _ = write!(out, "  events: {}", events.join(", "));
+                    }
+                }
+            }
+            out.push('\n');
         }
         out
     }
 
-    fn render(&self, span: &CapturedSpan, depth: usize, out: &mut String) {
-        let _ = write!(out, "{}{}", "  ".repeat(depth), span.name);
-        if let SpanStatus::Error(description) = &span.status {
-            let _ = write!(out, "  [ERROR {description}]");
+    /// One line about the trace: id, service, unit, span count.
+    ///
+    /// ```
+    /// # use charm_tracing_runtime::testing::Trace;
+    /// # let trace = Trace { trace_id: "ab".into(), resource: vec![], scope: String::new(), spans: vec![] };
+    /// assert!(trace.summary().starts_with("trace ab"));
+    /// ```
+    pub fn summary(&self) -> String {
+        format!(
+            "trace {}  service.name={}  juju_unit={}  {} span(s)",
+            self.trace_id,
+            self.resource_attribute("service.name").unwrap_or("?"),
+            self.resource_attribute("juju_unit").unwrap_or("?"),
+            self.spans.len()
+        )
+    }
+
+    /// Every trace of an OTLP request, one per trace id (a receiver may get several in one
+    /// request), in the order they first appear.
+    ///
+    /// ```
+    /// use charm_tracing_runtime::testing::Trace;
+    /// use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    ///
+    /// assert!(Trace::all_from_request(&ExportTraceServiceRequest::default()).is_empty());
+    /// ```
+    pub fn all_from_request(request: &ExportTraceServiceRequest) -> Vec<Trace> {
+        let mut traces: Vec<Trace> = Vec::new();
+        for resource_spans in &request.resource_spans {
+            let single = ExportTraceServiceRequest {
+                resource_spans: vec![resource_spans.clone()],
+            };
+            for span in Trace::from_request(&single).spans_by_trace() {
+                match traces
+                    .iter_mut()
+                    .find(|t| t.trace_id == span.trace_id && t.resource == span.resource)
+                {
+                    Some(trace) => trace.spans.extend(span.spans),
+                    None => traces.push(span),
+                }
+            }
         }
-        out.push('\n');
-        for child in self.children(span) {
-            self.render(child, depth + 1, out);
+        traces
+    }
+
+    /// This trace split by the trace ids its spans carry.
+    fn spans_by_trace(self) -> Vec<Trace> {
+        let mut split: Vec<Trace> = Vec::new();
+        for span in self.spans {
+            match split.iter_mut().find(|t| t.trace_id == span.trace_id) {
+                Some(trace) => trace.spans.push(span),
+                None => split.push(Trace {
+                    trace_id: span.trace_id.clone(),
+                    resource: self.resource.clone(),
+                    scope: self.scope.clone(),
+                    spans: vec![span],
+                }),
+            }
         }
+        split
     }
 }
