@@ -334,8 +334,31 @@ fn panicking_hook_is_traced_then_reraised() {
             string_attr(&exception.attributes, "exception.type").as_deref(),
             Some("panic")
         );
-        let stacktrace = string_attr(&exception.attributes, "exception.stacktrace").unwrap();
-        assert!(stacktrace.contains("shop_charm.rs"), "{stacktrace}");
+        let stacktrace = string_attr(&exception.attributes, "exception.stacktrace");
+        if name != "method call: ShopCharm.migrate_schema" {
+            assert_eq!(stacktrace, None, "{name}: the stack trace is recorded once");
+            continue;
+        }
+        // Where the panic started: the location, then the calls, innermost first, named
+        // and bounded, without the panic machinery above them.
+        let stacktrace = stacktrace.expect("a stack trace where the panic started");
+        let lines: Vec<&str> = stacktrace.lines().collect();
+        assert!(
+            lines[0].starts_with("panicked at examples/shop_charm.rs:"),
+            "{stacktrace}"
+        );
+        assert!(
+            lines[1].contains("ShopCharm::migrate_schema"),
+            "{stacktrace}"
+        );
+        assert!(
+            stacktrace.contains("ShopCharm::on_upgrade_charm"),
+            "{stacktrace}"
+        );
+        for machinery in ["rust_begin_unwind", "panic_fmt", "panic_with_hook"] {
+            assert!(!stacktrace.contains(machinery), "{stacktrace}");
+        }
+        assert!(lines.len() <= 33, "{stacktrace}");
     }
 }
 

@@ -439,11 +439,15 @@ fn panics_mark_spans_and_are_reported() {
             "{name}"
         );
         let exception = span.events.iter().find(|e| e.name == "exception").unwrap();
-        assert!(
-            exception
-                .attributes
-                .iter()
-                .any(|(k, _)| k == "exception.stacktrace")
+        let has_stacktrace = exception
+            .attributes
+            .iter()
+            .any(|(k, _)| k == "exception.stacktrace");
+        // Once, on the span where the panic started.
+        assert_eq!(
+            has_stacktrace,
+            name == "method call: TestCharm.on_panic",
+            "{name}"
         );
     }
 }

@@ -31,6 +31,7 @@ mod record;
 pub mod relation;
 mod session;
 pub mod span;
+mod stack;
 pub mod testing;
 mod tls;
 #[cfg(feature = "tracing")]

@@ -1,4 +1,6 @@
-//! Remembers the message and backtrace of a panic, so spans it unwinds through can say why.
+//! Remembers the message and stack trace of a panic, so spans it unwinds through can say
+//! why: the first of them (where the panic started) gets the stack trace, the others its
+//! type and message.
 
 use crate::record::ErrorInfo;
 use std::cell::RefCell;
@@ -23,11 +25,11 @@ pub(crate) fn install_hook() {
                     .location()
                     .map(|l| format!("panicked at {}:{}:{}", l.file(), l.line(), l.column()))
                     .unwrap_or_else(|| "panicked".to_owned());
-                let backtrace = std::backtrace::Backtrace::force_capture();
+                let frames = crate::stack::capture();
                 let record = ErrorInfo {
                     type_name: "panic".to_owned(),
                     message,
-                    stacktrace: Some(format!("{location}:\n{backtrace}")),
+                    stacktrace: Some(crate::stack::render(&location, &frames)),
                 };
                 if cfg!(panic = "abort") {
                     // No unwinding follows: the process ends when this hook returns. End the
@@ -52,7 +54,11 @@ fn end_session_before_abort(error: &ErrorInfo) {
         if let Some(frame) = crate::span::top() {
             session.close_span(frame.index, Some(error));
         }
-        session.fail_root(error);
+        // The stack trace is recorded once, where the panic started.
+        session.fail_root(&ErrorInfo {
+            stacktrace: None,
+            ..error.clone()
+        });
         session.finish();
     }
 }
@@ -68,10 +74,20 @@ pub(crate) fn payload_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// The panic now unwinding on this thread, as recorded by the hook.
+/// The panic now unwinding on this thread, as recorded by the hook. The first call after a
+/// panic (the innermost span it crosses) gets its stack trace; later ones do not.
 pub(crate) fn current_panic() -> ErrorInfo {
     LAST_PANIC
-        .try_with(|slot| slot.try_borrow().ok().and_then(|p| p.clone()))
+        .try_with(|slot| {
+            slot.try_borrow_mut().ok().and_then(|mut panic| {
+                let panic = panic.as_mut()?;
+                let stacktrace = panic.stacktrace.take();
+                Some(ErrorInfo {
+                    stacktrace,
+                    ..panic.clone()
+                })
+            })
+        })
         .ok()
         .flatten()
         .unwrap_or_else(|| ErrorInfo {
