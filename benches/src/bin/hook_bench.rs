@@ -66,8 +66,16 @@ fn launch(args: &[String]) -> ! {
     std::process::exit(0);
 }
 
+/// In place of a span count: run `hooks/upgrade-charm`, whose handler panics.
+const PANICKING: usize = usize::MAX;
+
 #[allow(clippy::zombie_processes)] // reaped by `wait4` below, for its rusage
 fn launch_once(binary: &Path, dir: &Path, endpoint: &str, spans: usize) -> Run {
+    let (dispatch_path, exit_code) = if spans == PANICKING {
+        ("hooks/upgrade-charm", 101)
+    } else {
+        ("hooks/update-status", 0)
+    };
     let spawned_unix_ns = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("clock")
@@ -76,7 +84,7 @@ fn launch_once(binary: &Path, dir: &Path, endpoint: &str, spans: usize) -> Run {
     let child = Command::new(binary)
         .env_clear()
         .env("JUJU_UNIT_NAME", "shop/0")
-        .env("JUJU_DISPATCH_PATH", "hooks/update-status")
+        .env("JUJU_DISPATCH_PATH", dispatch_path)
         .env("JUJU_MODEL_NAME", "bench")
         .env("JUJU_CHARM_DIR", dir)
         .env("SHOP_TRACING_ENDPOINT", endpoint)
@@ -94,8 +102,8 @@ fn launch_once(binary: &Path, dir: &Path, endpoint: &str, spans: usize) -> Run {
     let wall = started.elapsed();
     assert_eq!(pid, child.id() as libc::pid_t, "wait4");
     assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "hook failed"
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == exit_code,
+        "hook exited otherwise than expected"
     );
     Run {
         wall,
@@ -219,6 +227,9 @@ fn main() {
             report_row(&format!("{spans} spans, {name}"), &pair);
         }
     }
+
+    let pair = compare(&traced, &untraced, "", PANICKING, iterations, &none);
+    report_row("a panicking hook (4 spans), no endpoint", &pair);
 
     let black_hole = Receiver::start();
     black_hole.set_black_hole(true);
