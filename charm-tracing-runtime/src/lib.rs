@@ -20,10 +20,14 @@ mod config;
 mod context;
 mod delivery;
 mod enabled;
+mod event_kind;
 mod encode;
+mod endpoint_source;
 mod exit;
 mod hook;
+mod hook_tool_span;
 mod hook_tools;
+pub mod juju_log;
 pub mod outcome;
 mod panics;
 mod record;
@@ -32,6 +36,7 @@ mod session;
 pub mod span;
 pub mod testing;
 mod tls;
+mod trace_parent;
 #[cfg(feature = "tracing")]
 mod tracing_layer;
 mod transport;
@@ -43,6 +48,9 @@ pub use config::{
 };
 pub use context::{ContextError, Event, JujuContext};
 pub use enabled::{DisabledGuard, disabled, is_enabled};
+pub use event_kind::{EventKind, Lifecycle, PebbleEvent, RelationEvent, SecretEvent, StorageEvent};
+pub use hook_tool_span::{ARGS_RECORDED_FOR, hook_tool};
+pub use hook_tools::HookToolError;
 pub use hook::{
     AsyncCharm, Charm, HandlerError, emit, hook_exit_code, juju_context_or_exit_code, main,
     main_async,
