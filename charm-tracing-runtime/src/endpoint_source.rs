@@ -76,14 +76,14 @@ fn juju_endpoint(endpoint: &str) -> (String, bool) {
 /// The endpoint from the first source that gives one; `env` reads the environment.
 pub(crate) fn resolve(
     charm_endpoint: Option<String>,
-    charm_cert: impl FnOnce() -> Option<PathBuf>,
+    charm_cert: Option<PathBuf>,
     env: impl Fn(&str) -> Option<String>,
 ) -> Option<ResolvedEndpoint> {
     if let Some(endpoint) = non_empty(charm_endpoint) {
         return Some(ResolvedEndpoint {
             endpoint,
             verbatim: false,
-            cert: charm_cert().map(CaCert::Path),
+            cert: charm_cert.map(CaCert::Path),
             cert_name: "server_cert",
             source: Source::Charm,
         });
@@ -154,7 +154,7 @@ mod tests {
     fn the_charm_comes_first_with_its_own_cert() {
         let resolved = resolve(
             Some("https://charm:4318".into()),
-            || Some("/charm-ca.pem".into()),
+            Some("/charm-ca.pem".into()),
             env(ALL),
         )
         .unwrap();
@@ -162,13 +162,13 @@ mod tests {
         assert_eq!(resolved.endpoint, "https://charm:4318");
         assert_eq!(resolved.cert, Some(CaCert::Path("/charm-ca.pem".into())));
         // No charm certificate: none, never Juju's.
-        let resolved = resolve(Some("https://charm:4318".into()), || None, env(ALL)).unwrap();
+        let resolved = resolve(Some("https://charm:4318".into()), None, env(ALL)).unwrap();
         assert_eq!(resolved.cert, None);
     }
 
     #[test]
     fn an_empty_charm_endpoint_falls_through_to_juju() {
-        let resolved = resolve(Some("  ".into()), || panic!("not asked"), env(ALL)).unwrap();
+        let resolved = resolve(Some("  ".into()), Some("/charm-ca.pem".into()), env(ALL)).unwrap();
         assert_eq!(resolved.source, Source::JujuTraceConfig);
         assert_eq!(resolved.endpoint, "http://juju:4318");
         assert!(!resolved.verbatim);
@@ -180,7 +180,7 @@ mod tests {
         let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
         let resolved = resolve(
             None,
-            || None,
+            None,
             env(&[
                 ("JUJU_CHARM_TRACE_CONFIG_HTTP", "https://juju:4318/v1/traces"),
                 ("JUJU_CHARM_TRACE_CONFIG_CA_CERT", pem),
@@ -196,7 +196,7 @@ mod tests {
     fn empty_juju_variables_are_unset() {
         let resolved = resolve(
             None,
-            || None,
+            None,
             env(&[
                 ("JUJU_CHARM_TRACE_CONFIG_HTTP", ""),
                 ("JUJU_CHARM_TRACE_CONFIG_GRPC", ""),
@@ -210,7 +210,7 @@ mod tests {
         assert_eq!(resolved.cert, None);
         let juju_https = resolve(
             None,
-            || None,
+            None,
             env(&[
                 ("JUJU_CHARM_TRACE_CONFIG_HTTP", "https://juju:4318"),
                 ("JUJU_CHARM_TRACE_CONFIG_CA_CERT", ""),
@@ -223,7 +223,7 @@ mod tests {
 
     #[test]
     fn otel_traces_endpoint_is_verbatim_and_wins_over_the_base() {
-        let resolved = resolve(None, || None, env(&ALL[2..])).unwrap();
+        let resolved = resolve(None, None, env(&ALL[2..])).unwrap();
         assert_eq!(resolved.source, Source::OtelTraces);
         assert_eq!(resolved.endpoint, "http://otel:4318/custom");
         assert!(resolved.verbatim);
@@ -233,11 +233,11 @@ mod tests {
 
     #[test]
     fn nothing_configured_is_no_endpoint() {
-        assert_eq!(resolve(None, || None, env(&[])), None);
+        assert_eq!(resolve(None, None, env(&[])), None);
         assert_eq!(
             resolve(
                 None,
-                || None,
+                None,
                 env(&[("JUJU_CHARM_TRACE_CONFIG_GRPC", "juju:4317")])
             ),
             None

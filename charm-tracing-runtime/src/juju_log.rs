@@ -143,12 +143,8 @@ impl JujuLogger {
             }
             Sent::Unusable => false,
             Sent::Missing => {
+                // Not a real hook (a test, a local run): stderr, without a word about it.
                 state.use_juju_log = false;
-                stderr_line(
-                    Level::Warn,
-                    module_path!(),
-                    "juju-log is not on PATH; logging to stderr",
-                );
                 false
             }
             Sent::TimedOut => {

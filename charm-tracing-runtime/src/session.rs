@@ -262,7 +262,7 @@ pub fn start_session(
             std::env::var(name).ok()
         }
     };
-    let resolved = crate::endpoint_source::resolve(endpoint(), cert, env);
+    let resolved = crate::endpoint_source::resolve(endpoint(), cert(), env);
     if let Some(resolved) = &resolved {
         log::debug!(
             "charm-tracing: tracing endpoint {:?} from {}",
