@@ -66,6 +66,10 @@ elif tool == "relation-get":
     else:
         sys.stderr.write("ERROR application %s not found in relation\n" % app)
         sys.exit(2)
+elif tool == "status-set":
+    state["status"] = args
+    with open(state_path, "w") as f:
+        json.dump(state, f)
 elif tool == "relation-set":
     rel = relation()
     if "--app" in args and not state.get("leader"):
@@ -87,6 +91,7 @@ const TOOLS: &[&str] = &[
     "relation-get",
     "relation-set",
     "is-leader",
+    "status-set",
 ];
 
 /// A directory of stand-in hook tools and the relation state they serve.
