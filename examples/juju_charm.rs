@@ -35,7 +35,11 @@ fn handle(event: &Event) -> Result<(), HandlerError> {
         EventKind::Lifecycle(Lifecycle::UpdateStatus) => {
             let leader = hook_tool("is-leader", ["--format=json"])?;
             let ids = hook_tool("relation-ids", ["tracing", "--format=json"])?;
-            log::info!("leader: {}, tracing relations: {}", leader.trim(), ids.trim());
+            log::info!(
+                "leader: {}, tracing relations: {}",
+                leader.trim(),
+                ids.trim()
+            );
             hook_tool(
                 "relation-set",
                 ["-r", "tracing:7", "--app", "token=s3cr3t-value"],

@@ -50,8 +50,8 @@ pub use charm_tracing_runtime::relation::{TracingEndpointRequirer, charm_tracing
 pub use charm_tracing_runtime::{
     ARGS_RECORDED_FOR, AsyncCharm, CertValue, Charm, CharmSpan, ContextError, DisabledGuard,
     EndpointValue, Event, EventKind, HandlerError, HookToolError, JujuContext, Lifecycle,
-    PebbleEvent, RelationEvent, SecretEvent, StorageEvent, current_span, disabled, emit,
-    hook_tool, is_enabled, juju_log, relation, shutdown, testing,
+    PebbleEvent, RelationEvent, SecretEvent, StorageEvent, current_span, disabled, emit, hook_tool,
+    is_enabled, juju_log, relation, shutdown, testing,
 };
 
 #[cfg(feature = "tracing")]

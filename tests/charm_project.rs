@@ -36,7 +36,12 @@ fn lay_out_charm() -> PathBuf {
     out
 }
 
-fn run_dispatch(charm: &Path, dispatch_path: &str, path: std::ffi::OsString, receiver: &Receiver) -> std::process::Output {
+fn run_dispatch(
+    charm: &Path,
+    dispatch_path: &str,
+    path: std::ffi::OsString,
+    receiver: &Receiver,
+) -> std::process::Output {
     Command::new(charm.join("dispatch"))
         .current_dir(charm)
         .env_clear()
@@ -68,7 +73,12 @@ fn the_laid_out_charm_delivers_its_trace_through_dispatch() {
     let receiver = Receiver::start();
     let juju = Juju::new(serde_json::json!({"app": "rust-shop", "leader": true, "relations": {}}));
     let juju_log = JujuLog::new("ok");
-    let output = run_dispatch(&charm, "hooks/install", juju_log.path_before(&juju.path()), &receiver);
+    let output = run_dispatch(
+        &charm,
+        "hooks/install",
+        juju_log.path_before(&juju.path()),
+        &receiver,
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "stderr:\n{stderr}");
     assert!(output.stdout.is_empty(), "nothing on stdout");
@@ -78,11 +88,19 @@ fn the_laid_out_charm_delivers_its_trace_through_dispatch() {
         .records()
         .into_iter()
         .find(|(_, message)| message.starts_with("Starting root trace with id='"))
-        .unwrap_or_else(|| panic!("no trace-id line in {:?}; stderr:\n{stderr}", juju_log.records()));
+        .unwrap_or_else(|| {
+            panic!(
+                "no trace-id line in {:?}; stderr:\n{stderr}",
+                juju_log.records()
+            )
+        });
     assert_eq!(line.0, "INFO");
     let trace_id = support::logged_trace_id(&line.1).expect("a trace id");
 
-    assert!(receiver.wait_for(1, Duration::from_secs(5)), "no trace; stderr:\n{stderr}");
+    assert!(
+        receiver.wait_for(1, Duration::from_secs(5)),
+        "no trace; stderr:\n{stderr}"
+    );
     std::thread::sleep(Duration::from_millis(100));
     // The buffer on the storage may hold records of earlier runs: find this hook's.
     let request = receiver
@@ -102,7 +120,10 @@ fn the_laid_out_charm_delivers_its_trace_through_dispatch() {
         "method call: RustShop.set_status",
         "status-set",
     ] {
-        assert!(names.iter().any(|n| n == expected), "{expected} in {names:?}");
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} in {names:?}"
+        );
     }
     assert_eq!(
         juju.state()["status"],

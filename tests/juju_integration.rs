@@ -69,7 +69,10 @@ fn the_trace_id_line_reaches_juju_log_at_info() {
     let output = Hook::new("shop_charm", "hooks/install")
         .env_remove("RUST_LOG")
         .env("SHOP_TRACING_ENDPOINT", receiver.endpoint())
-        .env("PATH", juju_log.path_before(&std::env::var_os("PATH").unwrap()))
+        .env(
+            "PATH",
+            juju_log.path_before(&std::env::var_os("PATH").unwrap()),
+        )
         .run();
     assert_clean(&output);
     let request = one_trace(&receiver, &output);
@@ -89,7 +92,10 @@ fn the_trace_id_line_reaches_juju_log_at_info() {
         "{records:?}"
     );
     // Nothing at DEBUG by default.
-    assert!(records.iter().all(|(level, _)| level != "DEBUG"), "{records:?}");
+    assert!(
+        records.iter().all(|(level, _)| level != "DEBUG"),
+        "{records:?}"
+    );
     assert!(
         !output.stderr().contains("Starting root trace"),
         "it went to juju-log, not stderr:\n{}",
@@ -102,15 +108,24 @@ fn rust_log_sets_the_level() {
     let juju_log = JujuLog::new("ok");
     let output = juju_hook("hooks/start")
         .env("RUST_LOG", "warn")
-        .env("PATH", juju_log.path_before(&std::env::var_os("PATH").unwrap()))
+        .env(
+            "PATH",
+            juju_log.path_before(&std::env::var_os("PATH").unwrap()),
+        )
         .run();
     assert_clean(&output);
     assert_eq!(juju_log.records(), Vec::new(), "INFO is below warn");
     let juju_log = JujuLog::new("ok");
     let output = juju_hook("hooks/start")
         .env("RUST_LOG", "debug")
-        .env("JUJU_CHARM_TRACE_CONFIG_HTTP", support::closed_port_endpoint())
-        .env("PATH", juju_log.path_before(&std::env::var_os("PATH").unwrap()))
+        .env(
+            "JUJU_CHARM_TRACE_CONFIG_HTTP",
+            support::closed_port_endpoint(),
+        )
+        .env(
+            "PATH",
+            juju_log.path_before(&std::env::var_os("PATH").unwrap()),
+        )
         .run();
     assert_clean(&output);
     let records = juju_log.records();
@@ -153,7 +168,10 @@ fn a_hanging_juju_log_costs_about_one_second_in_total() {
     let output = juju_hook("hooks/install")
         .env("LOG_LINES", "200")
         .env("JUJU_CHARM_TRACE_CONFIG_HTTP", receiver.endpoint())
-        .env("PATH", juju_log.path_before(&std::env::var_os("PATH").unwrap()))
+        .env(
+            "PATH",
+            juju_log.path_before(&std::env::var_os("PATH").unwrap()),
+        )
         .run();
     assert_clean(&output);
     assert!(
@@ -170,7 +188,10 @@ fn a_hanging_juju_log_costs_about_one_second_in_total() {
     let stderr = output.stderr();
     assert!(stderr.contains("Starting root trace with id='"), "{stderr}");
     assert!(stderr.contains("installing, step 199"), "{stderr}");
-    assert!(stderr.contains("juju-log took more than 1000 ms"), "{stderr}");
+    assert!(
+        stderr.contains("juju-log took more than 1000 ms"),
+        "{stderr}"
+    );
     one_trace(&receiver, &output);
 }
 
@@ -181,7 +202,10 @@ fn a_failing_juju_log_never_fails_the_hook() {
     let output = juju_hook("hooks/install")
         .env("LOG_LINES", "50")
         .env("JUJU_CHARM_TRACE_CONFIG_HTTP", receiver.endpoint())
-        .env("PATH", juju_log.path_before(&std::env::var_os("PATH").unwrap()))
+        .env(
+            "PATH",
+            juju_log.path_before(&std::env::var_os("PATH").unwrap()),
+        )
         .run();
     assert_clean(&output);
     assert_eq!(juju_log.calls(), 3, "three refusals, then stderr");
@@ -238,7 +262,10 @@ fn an_empty_charm_member_falls_through_to_juju() {
 fn an_empty_juju_variable_is_unset_and_otel_comes_last() {
     let otel = Receiver::start();
     let output = juju_hook("hooks/start")
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("{}/", otel.endpoint()))
+        .env(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("{}/", otel.endpoint()),
+        )
         .run();
     assert_clean(&output);
     one_trace(&otel, &output);
@@ -382,7 +409,11 @@ fn assert_joined(request: &ExportTraceServiceRequest, output: &HookOutput) {
     let root = root(request);
     assert_eq!(hex(&root.trace_id), JUJU_TRACE);
     assert_eq!(hex(&root.parent_span_id), JUJU_SPAN);
-    assert!(spans(request).iter().all(|s| hex(&s.trace_id) == JUJU_TRACE));
+    assert!(
+        spans(request)
+            .iter()
+            .all(|s| hex(&s.trace_id) == JUJU_TRACE)
+    );
     assert!(root.links.is_empty());
     assert_eq!(output.trace_id().as_deref(), Some(JUJU_TRACE));
 }
@@ -537,15 +568,20 @@ fn hook_tools_the_charm_runs_are_spans() {
     let request = one_trace(&receiver, &output);
     let spans = spans(&request);
     let by_name = |name: &str| {
-        spans
-            .iter()
-            .find(|s| s.name == name)
-            .unwrap_or_else(|| panic!("no span {name}: {:?}", spans.iter().map(|s| &s.name).collect::<Vec<_>>()))
+        spans.iter().find(|s| s.name == name).unwrap_or_else(|| {
+            panic!(
+                "no span {name}: {:?}",
+                spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+            )
+        })
     };
     let event = by_name("event: update_status");
     for tool in ["is-leader", "relation-ids", "relation-set", "no-such-tool"] {
         let span = by_name(tool);
-        assert_eq!(span.parent_span_id, event.span_id, "{tool} is a child of the event");
+        assert_eq!(
+            span.parent_span_id, event.span_id,
+            "{tool} is a child of the event"
+        );
         assert_eq!(span.kind, SpanKind::Internal as i32, "{tool}");
     }
     assert_eq!(
@@ -556,7 +592,10 @@ fn hook_tools_the_charm_runs_are_spans() {
         string_array(by_name("relation-ids"), "juju.hook_tool.args"),
         Some(vec!["tracing".to_owned(), "--format=json".to_owned()])
     );
-    assert_eq!(int_attr(by_name("is-leader"), "juju.hook_tool.exit_code"), Some(0));
+    assert_eq!(
+        int_attr(by_name("is-leader"), "juju.hook_tool.exit_code"),
+        Some(0)
+    );
     let set = by_name("relation-set");
     assert_eq!(int_attr(set, "juju.hook_tool.exit_code"), Some(0));
     assert_eq!(
@@ -607,5 +646,9 @@ fn the_tracing_relation_calls_are_spans_too() {
         .iter()
         .find(|s| s.name == "relation-set")
         .unwrap();
-    assert!(set.attributes.iter().all(|kv| kv.key != "juju.hook_tool.args"));
+    assert!(
+        set.attributes
+            .iter()
+            .all(|kv| kv.key != "juju.hook_tool.args")
+    );
 }

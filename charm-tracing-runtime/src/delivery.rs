@@ -4,10 +4,10 @@
 use crate::buffer::BufferFile;
 use crate::config::CharmConfig;
 use crate::context::JujuContext;
+use crate::endpoint_source::ResolvedEndpoint;
 use crate::tls;
 use crate::transport::{self, Fate, Report, Stop, Target};
 use bytes::Bytes;
-use crate::endpoint_source::ResolvedEndpoint;
 use std::time::Duration;
 
 /// How long a hook waits for another process's buffer lock.

@@ -108,7 +108,9 @@ pub(crate) fn resolve(
     };
     let otel = non_empty(env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
         .map(|e| (e, true, Source::OtelTraces))
-        .or_else(|| non_empty(env("OTEL_EXPORTER_OTLP_ENDPOINT")).map(|e| (e, false, Source::Otel)));
+        .or_else(|| {
+            non_empty(env("OTEL_EXPORTER_OTLP_ENDPOINT")).map(|e| (e, false, Source::Otel))
+        });
     if let Some((endpoint, verbatim, source)) = otel {
         let cert = otel_cert();
         return Some(ResolvedEndpoint {
@@ -145,7 +147,10 @@ mod tests {
     const ALL: &[(&str, &str)] = &[
         ("JUJU_CHARM_TRACE_CONFIG_HTTP", "http://juju:4318"),
         ("JUJU_CHARM_TRACE_CONFIG_CA_CERT", "/juju-ca.pem"),
-        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://otel:4318/custom"),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "http://otel:4318/custom",
+        ),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://otel-base:4318"),
         ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/otel-ca.pem"),
     ];
@@ -182,7 +187,10 @@ mod tests {
             None,
             None,
             env(&[
-                ("JUJU_CHARM_TRACE_CONFIG_HTTP", "https://juju:4318/v1/traces"),
+                (
+                    "JUJU_CHARM_TRACE_CONFIG_HTTP",
+                    "https://juju:4318/v1/traces",
+                ),
                 ("JUJU_CHARM_TRACE_CONFIG_CA_CERT", pem),
             ]),
         )

@@ -18,10 +18,9 @@
 //! - Never stdout: `juju-log` runs with stdin, stdout and stderr closed.
 //!
 //! ```no_run
-//! fn main() {
-//!     charm_tracing_runtime::juju_log::init();
-//!     log::info!("this reaches juju debug-log");
-//! }
+//! // First thing in the charm's `main`:
+//! charm_tracing_runtime::juju_log::init();
+//! log::info!("this reaches juju debug-log");
 //! ```
 
 use log::{Level, LevelFilter, Log, Metadata, Record};

@@ -20,9 +20,9 @@ mod config;
 mod context;
 mod delivery;
 mod enabled;
-mod event_kind;
 mod encode;
 mod endpoint_source;
+mod event_kind;
 mod exit;
 mod hook;
 mod hook_tool_span;
@@ -49,12 +49,12 @@ pub use config::{
 pub use context::{ContextError, Event, JujuContext};
 pub use enabled::{DisabledGuard, disabled, is_enabled};
 pub use event_kind::{EventKind, Lifecycle, PebbleEvent, RelationEvent, SecretEvent, StorageEvent};
-pub use hook_tool_span::{ARGS_RECORDED_FOR, hook_tool};
-pub use hook_tools::HookToolError;
 pub use hook::{
     AsyncCharm, Charm, HandlerError, emit, hook_exit_code, juju_context_or_exit_code, main,
     main_async,
 };
+pub use hook_tool_span::{ARGS_RECORDED_FOR, hook_tool};
+pub use hook_tools::HookToolError;
 pub use record::ErrorInfo;
 pub use session::{shutdown, start_session};
 #[cfg(feature = "tracing")]

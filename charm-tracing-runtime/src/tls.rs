@@ -104,7 +104,9 @@ mod tests {
             Err(CertProblem::Unreadable(_))
         ));
         assert!(matches!(
-            client_config(Some(&CaCert::Pem("-----BEGIN CERTIFICATE-----\nnope".into()))),
+            client_config(Some(&CaCert::Pem(
+                "-----BEGIN CERTIFICATE-----\nnope".into()
+            ))),
             Err(CertProblem::Unparsable(_))
         ));
         assert!(

@@ -66,9 +66,7 @@ fn parse_trio(
         None => 1,
         Some(flags) => {
             let flags = flags.trim();
-            if flags.is_empty()
-                || flags.len() > 2
-                || !flags.bytes().all(|b| b.is_ascii_hexdigit())
+            if flags.is_empty() || flags.len() > 2 || !flags.bytes().all(|b| b.is_ascii_hexdigit())
             {
                 return Err(());
             }

@@ -3,7 +3,8 @@
 #
 #   build/charm/dispatch              (Juju's entry point for every hook)
 #   build/charm/bin/rust-shop-charm   (the binary)
-#   build/charm/metadata.yaml
+#   build/charm/metadata.yaml         (the metadata keys of charmcraft.yaml, for running the
+#                                     laid-out charm directly; `charmcraft pack` writes its own)
 #
 # Usage: ./build-charm.sh [OUT_DIR]   (default: build/charm next to this script)
 # CHARM_PROFILE=release (default) or another cargo profile; CARGO_TARGET_DIR as usual.
@@ -23,6 +24,7 @@ esac
 mkdir -p "$out/bin"
 cp "$target_dir/$profile_dir/rust-shop-charm" "$out/bin/rust-shop-charm"
 cp "$here/dispatch" "$out/dispatch"
-cp "$here/metadata.yaml" "$out/metadata.yaml"
+awk '/^[a-z]/ { keep = ($1 ~ /^(name|summary|description|requires|provides|peers|storage):$/) } keep' \
+    "$here/charmcraft.yaml" > "$out/metadata.yaml"
 chmod 0755 "$out/dispatch" "$out/bin/rust-shop-charm"
 echo "charm laid out in $out" >&2

@@ -70,7 +70,10 @@ impl RustShop {
     /// Saves the CA the provider published (`certificate_transfer` interface: `ca` in the
     /// remote unit's databag).
     fn on_ca_changed(&mut self) -> Result<(), HandlerError> {
-        let Some(unit) = std::env::var("JUJU_REMOTE_UNIT").ok().filter(|u| !u.is_empty()) else {
+        let Some(unit) = std::env::var("JUJU_REMOTE_UNIT")
+            .ok()
+            .filter(|u| !u.is_empty())
+        else {
             return Ok(());
         };
         let data = hook_tool("relation-get", ["--format=json", "-", unit.as_str()])?;
