@@ -333,6 +333,25 @@ fn a_juju_https_endpoint_without_a_ca_sends_nothing() {
 }
 
 #[test]
+fn a_juju_ca_that_is_neither_pem_nor_an_absolute_path_is_one_error() {
+    let pki = Pki::new("juju-relative");
+    let receiver = Receiver::start_tls(pki.server.clone());
+    let output = juju_hook("hooks/start")
+        .env("JUJU_CHARM_TRACE_CONFIG_HTTP", receiver.https_endpoint())
+        .env("JUJU_CHARM_TRACE_CONFIG_CA_CERT", "ca.pem")
+        .run();
+    assert_clean(&output);
+    let errors = output.error_lines();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("JUJU_CHARM_TRACE_CONFIG_CA_CERT \"ca.pem\" is neither PEM text"),
+        "{errors:?}"
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(receiver.connections(), 0, "nothing sent");
+}
+
+#[test]
 fn a_juju_ca_as_pem_text_reaches_rustls() {
     let pki = Pki::new("juju-pem");
     let receiver = Receiver::start_tls(pki.server.clone());

@@ -30,9 +30,10 @@ impl CertProblem {
     pub(crate) fn describe(&self, name: &str) -> String {
         match self {
             CertProblem::Missing => format!("no {name} is set"),
-            CertProblem::Relative(path) => {
-                format!("{name} {path:?} is neither an absolute path nor PEM text")
+            CertProblem::Relative(path) if name.starts_with("JUJU_") => {
+                format!("{name} {path:?} is neither PEM text nor an absolute path")
             }
+            CertProblem::Relative(path) => format!("{name} {path:?} is not an absolute path"),
             CertProblem::Unreadable(why) => format!("{name} cannot be read: {why}"),
             CertProblem::Unparsable(why) => format!("{name} is not a PEM CA bundle: {why}"),
         }
