@@ -145,7 +145,8 @@ impl AsyncCharm for AsyncShop {
 
 /// Logging and the `tracing` bridge, before the charm is constructed.
 pub fn init() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    // Records go to juju-log (debug-log); outside Juju, to stderr. INFO unless RUST_LOG says.
+    charm_tracing::juju_log::init();
     tracing_subscriber::registry()
         .with(charm_tracing::tracing_layer())
         .init();

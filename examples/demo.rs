@@ -1,5 +1,6 @@
 //! The demo: a loopback OTLP/HTTP receiver, the example shop charm run hook by hook as real
-//! processes with `JUJU_*` variables, and each received trace printed as a tree.
+//! processes with `JUJU_*` variables, and each received trace printed as a tree, with the
+//! lines the hook sent to a stand-in `juju-log` (what `juju debug-log` would show).
 //!
 //! ```text
 //! cargo run --example demo
@@ -73,6 +74,15 @@ fn main() -> ExitCode {
     };
     let charm_dir = std::env::temp_dir().join(format!("charm-tracing-demo-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&charm_dir);
+    let tools = charm_dir.join("juju-tools");
+    let debug_log = tools.join("debug-log");
+    if let Err(error) = stand_in_juju_log(&tools) {
+        eprintln!("demo: cannot write the stand-in juju-log: {error}");
+        return ExitCode::FAILURE;
+    }
+    let mut path = tools.clone().into_os_string();
+    path.push(":");
+    path.push(std::env::var_os("PATH").unwrap_or_default());
     println!("OTLP/HTTP receiver listening on {}\n", receiver.endpoint());
     let hook = |example: &str, dispatch_path: &str, endpoint: &str| {
         Command::new(&charm)
@@ -85,7 +95,8 @@ fn main() -> ExitCode {
             .env("JUJU_VERSION", "3.6.0")
             .env("SHOP_TRACING_ENDPOINT", endpoint)
             .env("ASYNC_TRACING_ENDPOINT", endpoint)
-            .env("RUST_LOG", "warn")
+            .env_remove("RUST_LOG")
+            .env("PATH", &path)
             .env("RUST_BACKTRACE", "0")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -101,6 +112,14 @@ fn main() -> ExitCode {
             Ok(status) => println!("   exit status: {}", status.code().unwrap_or(-1)),
             Err(error) => println!("   could not run: {error}"),
         }
+        println!("   juju-log (what juju debug-log shows):");
+        for line in std::fs::read_to_string(&debug_log)
+            .unwrap_or_default()
+            .lines()
+        {
+            println!("     {line}");
+        }
+        let _ = std::fs::remove_file(&debug_log);
         if !receiver.wait_for(index + 1, Duration::from_secs(5)) {
             println!("   no trace arrived\n");
             failures += 1;
@@ -143,6 +162,23 @@ fn main() -> ExitCode {
         println!("{failures} hook(s) delivered no trace.");
         ExitCode::FAILURE
     }
+}
+
+/// A stand-in for Juju's `juju-log` hook tool in `dir`: it appends `LEVEL message` to
+/// `dir/debug-log`.
+fn stand_in_juju_log(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir)?;
+    let script = dir.join("juju-log");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\n\
+         level=INFO\n\
+         if [ \"$1\" = --log-level ]; then level=$2; shift 2; fi\n\
+         if [ \"$1\" = -- ]; then shift; fi\n\
+         printf '%-7s %s\\n' \"$level\" \"$*\" >> \"$(dirname \"$0\")/debug-log\"\n",
+    )?;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
 }
 
 fn print_trace(trace: &Trace) {

@@ -123,7 +123,8 @@ mod on_impl {
 }
 
 fn main() -> std::process::ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    // Records go to juju-log (debug-log); outside Juju, to stderr. INFO unless RUST_LOG says.
+    charm_tracing::juju_log::init();
     match std::env::var("CHARM_FORM").as_deref() {
         Ok("impl") => charm_tracing::main(on_impl::Inventory::new),
         _ => charm_tracing::main(on_struct::Inventory::new),

@@ -38,6 +38,7 @@ impl Charm for Unbuffered {
 }
 
 fn main() -> std::process::ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    // Records go to juju-log (debug-log); outside Juju, to stderr. INFO unless RUST_LOG says.
+    charm_tracing::juju_log::init();
     charm_tracing::main(Unbuffered::new)
 }

@@ -3,9 +3,10 @@
 pub use charm_tracing_macros::{trace, trace_charm};
 pub use charm_tracing_runtime::relation::{TracingEndpointRequirer, charm_tracing_config};
 pub use charm_tracing_runtime::{
-    AsyncCharm, CertValue, Charm, CharmSpan, ContextError, DisabledGuard, EndpointValue, Event,
-    HandlerError, JujuContext, current_span, disabled, emit, is_enabled, relation, shutdown,
-    testing,
+    ARGS_RECORDED_FOR, AsyncCharm, CertValue, Charm, CharmSpan, ContextError, DisabledGuard,
+    EndpointValue, Event, EventKind, HandlerError, HookToolError, JujuContext, Lifecycle,
+    PebbleEvent, RelationEvent, SecretEvent, StorageEvent, current_span, disabled, emit, hook_tool,
+    is_enabled, juju_log, relation, shutdown, testing,
 };
 
 #[cfg(feature = "tracing")]

@@ -337,6 +337,7 @@ fn the_struct_records_its_arguments_for_the_type() {
             buffer_max_size_mib: 12,
             buffer_path: Some("/charm-traces/buffer"),
             export_timeout_ms: 500,
+            join_juju_trace: true,
         }
     );
     assert_eq!(

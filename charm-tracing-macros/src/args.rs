@@ -80,6 +80,7 @@ pub(crate) struct CharmArgs {
     pub buffer_max_size_mib: Option<LitInt>,
     pub buffer_path: Option<LitStr>,
     pub export_timeout_ms: Option<LitInt>,
+    pub join_juju_trace: Option<syn::LitBool>,
     pub constructor: Option<(Ident, LitStr)>,
 }
 
@@ -91,6 +92,7 @@ const CHARM_KEYS: &[&str] = &[
     "buffer_max_size_mib",
     "buffer_path",
     "export_timeout_ms",
+    "join_juju_trace",
     "constructor",
 ];
 
@@ -201,6 +203,7 @@ impl CharmArgs {
             buffer_max_size_mib: None,
             buffer_path: None,
             export_timeout_ms: None,
+            join_juju_trace: None,
             constructor: None,
         };
         for meta in metas {
@@ -263,6 +266,18 @@ impl CharmArgs {
                     }
                     args.export_timeout_ms = Some(timeout);
                 }
+                "join_juju_trace" => match value {
+                    Expr::Lit(ExprLit {
+                        lit: Lit::Bool(b), ..
+                    }) => args.join_juju_trace = Some(b.clone()),
+                    other => {
+                        return Err(syn::Error::new(
+                            other.span(),
+                            "`join_juju_trace` takes `true` or `false`, like \
+                             `join_juju_trace = false` (a trace of its own, linked to Juju's)",
+                        ));
+                    }
+                },
                 "constructor" => {
                     let literal = string_literal(value, &key, "\"new\"")?;
                     let ident = syn::parse_str::<Ident>(&literal.value()).map_err(|_| {
@@ -311,6 +326,7 @@ impl CharmArgs {
             || self.buffer_max_size_mib.is_some()
             || self.buffer_path.is_some()
             || self.export_timeout_ms.is_some()
+            || self.join_juju_trace.is_some()
     }
 
     /// `tracing_endpoint`, which a configuring attribute must give.

@@ -190,6 +190,9 @@ fn session_parts(
     if let Some(timeout) = &args.export_timeout_ms {
         fields.push(quote!(export_timeout_ms: #timeout,));
     }
+    if let Some(join) = &args.join_juju_trace {
+        fields.push(quote!(join_juju_trace: #join,));
+    }
     let config = quote! {
         ::charm_tracing::__private::CharmConfig {
             service_name: #service_name,

@@ -19,6 +19,8 @@ use syn::parse::Parser;
 ///
 /// Arguments: `tracing_endpoint` (required), `server_cert`, `service_name`,
 /// `buffer_max_events`, `buffer_max_size_mib`, `buffer_path`, `export_timeout_ms`,
+/// `join_juju_trace` (`true` by default: the hook's root span is a child of Juju's span when
+/// Juju gives a sampled `TRACEPARENT`; `false`: a trace of its own with a link to it),
 /// `constructor`. See the `charm-tracing` crate docs.
 ///
 /// The arguments go on the impl block, or on the charm's struct with a bare `#[trace_charm]`

@@ -249,7 +249,7 @@ struct BridgeProvider;
 
 /// A tracer whose spans join the hook's trace.
 #[derive(Clone, Copy, Debug, Default)]
-struct BridgeTracer;
+pub(crate) struct BridgeTracer;
 
 impl TracerProvider for BridgeProvider {
     type Tracer = BridgeTracer;

@@ -11,6 +11,7 @@ use std::time::Duration;
 /// let config = CharmConfig::new("MyCharm");
 /// assert_eq!(config.buffer_max_events, 100);
 /// assert_eq!(config.export_timeout().as_millis(), 1000);
+/// assert!(config.join_juju_trace);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CharmConfig {
@@ -26,6 +27,9 @@ pub struct CharmConfig {
     pub buffer_path: Option<&'static str>,
     /// The deadline, in ms, for all network work of a hook.
     pub export_timeout_ms: u64,
+    /// Whether the hook's root span joins Juju's trace (`TRACEPARENT`) as a child of Juju's
+    /// span; `false` keeps a trace of its own with a link to Juju's span.
+    pub join_juju_trace: bool,
 }
 
 /// The default number of buffered records.
@@ -52,6 +56,7 @@ impl CharmConfig {
             buffer_max_size_mib: DEFAULT_BUFFER_MAX_SIZE_MIB,
             buffer_path: None,
             export_timeout_ms: DEFAULT_EXPORT_TIMEOUT_MS,
+            join_juju_trace: true,
         }
     }
 

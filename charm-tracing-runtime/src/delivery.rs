@@ -4,10 +4,10 @@
 use crate::buffer::BufferFile;
 use crate::config::CharmConfig;
 use crate::context::JujuContext;
+use crate::endpoint_source::ResolvedEndpoint;
 use crate::tls;
 use crate::transport::{self, Fate, Report, Stop, Target};
 use bytes::Bytes;
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// How long a hook waits for another process's buffer lock.
@@ -17,7 +17,9 @@ const LOCK_WAIT: Duration = Duration::from_millis(500);
 #[derive(Debug)]
 pub(crate) struct DeliveryPlan {
     target: Option<Target>,
-    cert: Option<PathBuf>,
+    cert: Option<tls::CaCert>,
+    /// The setting the certificate comes from, for the error line.
+    cert_name: &'static str,
     timeout: Duration,
     /// `None` when `buffer_max_events = 0`.
     buffer: Option<BufferFile>,
@@ -63,14 +65,34 @@ pub(crate) fn traces_url(endpoint: &str) -> Result<Option<String>, EndpointError
     )))
 }
 
+/// A full URL to POST to (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`), used as given; `None` for
+/// an empty one.
+pub(crate) fn full_url(endpoint: &str) -> Result<Option<String>, EndpointError> {
+    let endpoint = endpoint.trim();
+    if endpoint.is_empty() {
+        return Ok(None);
+    }
+    let lower = endpoint.to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        return Err(EndpointError::UnsupportedScheme(endpoint.to_owned()));
+    }
+    Ok(Some(endpoint.to_owned()))
+}
+
 impl DeliveryPlan {
     pub(crate) fn new(
         config: &CharmConfig,
         ctx: &JujuContext,
-        endpoint: Option<String>,
-        cert: Option<PathBuf>,
+        endpoint: Option<ResolvedEndpoint>,
     ) -> Self {
-        let target = match endpoint.as_deref().map(traces_url) {
+        let url = endpoint.as_ref().map(|e| {
+            if e.verbatim {
+                full_url(&e.endpoint)
+            } else {
+                traces_url(&e.endpoint)
+            }
+        });
+        let target = match url {
             None | Some(Ok(None)) => None,
             Some(Ok(Some(url))) => match Target::parse(&url) {
                 Some(target) => Some(target),
@@ -91,9 +113,11 @@ impl DeliveryPlan {
                 config.buffer_max_size_mib,
             )
         });
+        let (cert, cert_name) = endpoint.map_or((None, "server_cert"), |e| (e.cert, e.cert_name));
         DeliveryPlan {
             target,
             cert,
+            cert_name,
             timeout: config.export_timeout(),
             buffer,
         }
@@ -106,13 +130,14 @@ impl DeliveryPlan {
         if !target.is_secure() {
             return Some((target, None));
         }
-        match tls::client_config(self.cert.as_deref()) {
+        match tls::client_config(self.cert.as_ref()) {
             Ok(config) => Some((target, Some(config))),
             Err(problem) => {
                 log::error!(
-                    "charm-tracing: the tracing endpoint {} is https but {problem}; nothing is \
+                    "charm-tracing: the tracing endpoint {} is https but {}; nothing is \
                      sent (never over plain http) and the trace {}",
                     target.url(),
+                    problem.describe(self.cert_name),
                     if self.buffer.is_some() {
                         "stays in the buffer"
                     } else {

@@ -109,6 +109,18 @@ fn proto_span(session: &Session, span: &SpanRecord, clock: &Converter) -> proto:
         events: details.map_or_else(Vec::new, |d| {
             d.events.iter().map(|e| proto_event(e, clock)).collect()
         }),
+        links: details.map_or_else(Vec::new, |d| {
+            d.links
+                .iter()
+                .map(|link| proto::span::Link {
+                    trace_id: link.trace_id.to_bytes().to_vec(),
+                    span_id: link.span_id.to_bytes().to_vec(),
+                    // Bits 8 and 9: whether the linked span is remote is known, and it is (Juju's).
+                    flags: u32::from(link.flags) | 0x300,
+                    ..Default::default()
+                })
+                .collect()
+        }),
         status: Some(proto_status(
             details.map_or(&StatusRecord::Unset, |d| &d.status),
         )),

@@ -160,7 +160,8 @@ impl HookTools {
         self
     }
 
-    /// Runs `tool` with `args`; returns its stdout.
+    /// Runs `tool` with `args`; returns its stdout. In a tracing session the call is a span
+    /// named after the tool (see [`crate::hook_tool`]).
     ///
     /// ```
     /// # use charm_tracing_runtime::relation::{HookTools, HookToolError};
@@ -172,6 +173,22 @@ impl HookTools {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        let args: Vec<std::ffi::OsString> =
+            args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+        let span = crate::hook_tool_span::HookToolSpan::start(tool, &args);
+        let mut exit_code = None;
+        let result = self.run_untraced(tool, &args, &mut exit_code);
+        span.end(exit_code, result.as_ref().err());
+        result
+    }
+
+    /// [`HookTools::run`] without the span; `exit_code` gets the tool's exit code if it exited.
+    fn run_untraced(
+        &self,
+        tool: &str,
+        args: &[std::ffi::OsString],
+        exit_code: &mut Option<i32>,
+    ) -> Result<String, HookToolError> {
         let io = |e: std::io::Error| HookToolError::Io {
             tool: tool.to_owned(),
             message: e.to_string(),
@@ -232,6 +249,7 @@ impl HookTools {
                 None => std::thread::sleep(Duration::from_millis(1)),
             }
         };
+        *exit_code = status.code();
         let stdout = stdout.join().unwrap_or_default();
         let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default())
             .trim()

@@ -22,9 +22,13 @@ mod context;
 mod delivery;
 mod enabled;
 mod encode;
+mod endpoint_source;
+mod event_kind;
 mod exit;
 mod hook;
+mod hook_tool_span;
 mod hook_tools;
+pub mod juju_log;
 pub mod outcome;
 mod panics;
 mod record;
@@ -34,6 +38,7 @@ pub mod span;
 mod stack;
 pub mod testing;
 mod tls;
+mod trace_parent;
 #[cfg(feature = "tracing")]
 mod tracing_layer;
 mod transport;
@@ -45,10 +50,13 @@ pub use config::{
 };
 pub use context::{ContextError, Event, JujuContext};
 pub use enabled::{DisabledGuard, disabled, is_enabled};
+pub use event_kind::{EventKind, Lifecycle, PebbleEvent, RelationEvent, SecretEvent, StorageEvent};
 pub use hook::{
     AsyncCharm, Charm, HandlerError, emit, hook_exit_code, juju_context_or_exit_code, main,
     main_async,
 };
+pub use hook_tool_span::{ARGS_RECORDED_FOR, hook_tool};
+pub use hook_tools::HookToolError;
 pub use record::ErrorInfo;
 pub use session::{shutdown, start_session};
 #[cfg(feature = "tracing")]

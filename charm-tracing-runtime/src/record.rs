@@ -62,6 +62,15 @@ pub(crate) struct Details {
     pub status: StatusRecord,
     pub attributes: Vec<KeyValue>,
     pub events: Vec<EventRecord>,
+    pub links: Vec<LinkRecord>,
+}
+
+/// A link to a span of another trace (Juju's, with `join_juju_trace = false`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LinkRecord {
+    pub trace_id: opentelemetry::trace::TraceId,
+    pub span_id: SpanId,
+    pub flags: u8,
 }
 
 /// One span: open while `end` is unset. 72 bytes.

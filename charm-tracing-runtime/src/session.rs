@@ -9,7 +9,8 @@ use crate::clock::{Anchor, Converter};
 use crate::config::CharmConfig;
 use crate::context::JujuContext;
 use crate::delivery::{self, DeliveryPlan};
-use crate::record::{ErrorInfo, SpanRecord, Stamp};
+use crate::record::{ErrorInfo, LinkRecord, SpanRecord, Stamp};
+use crate::trace_parent::TraceParent;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanId, TraceId};
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
@@ -254,8 +255,28 @@ pub fn start_session(
         }
     };
     crate::clock::init();
-    let delivery = DeliveryPlan::new(config, &ctx, endpoint(), cert());
-    let session = Arc::new(Session::new(config, &ctx, delivery, harness));
+    let env = |name: &str| {
+        if harness {
+            None
+        } else {
+            std::env::var(name).ok()
+        }
+    };
+    let resolved = crate::endpoint_source::resolve(endpoint(), cert(), env);
+    if let Some(resolved) = &resolved {
+        log::debug!(
+            "charm-tracing: tracing endpoint {:?} from {}",
+            resolved.endpoint,
+            resolved.source.describe()
+        );
+    }
+    let delivery = DeliveryPlan::new(config, &ctx, resolved);
+    let parent = if harness {
+        None
+    } else {
+        crate::trace_parent::from_env(|name| std::env::var(name).ok())
+    };
+    let session = Arc::new(Session::new(config, &ctx, delivery, harness, parent));
     log::info!("Starting root trace with id='{}'.", session.trace_id);
     crate::panics::install_hook();
     crate::bridge::register_global_provider();
@@ -294,9 +315,16 @@ pub(crate) fn shutdown_global() {
 }
 
 impl Session {
-    fn new(config: &CharmConfig, ctx: &JujuContext, delivery: DeliveryPlan, capture: bool) -> Self {
+    fn new(
+        config: &CharmConfig,
+        ctx: &JujuContext,
+        delivery: DeliveryPlan,
+        capture: bool,
+        juju_parent: Option<TraceParent>,
+    ) -> Self {
         let ids = RandomIdGenerator::default();
-        let trace_id = ids.new_trace_id();
+        let joined = juju_parent.filter(|_| config.join_juju_trace);
+        let trace_id = joined.map_or_else(|| ids.new_trace_id(), |p| p.trace_id);
         let root_id = new_span_id();
         let service_name = config
             .service_name
@@ -306,8 +334,15 @@ impl Session {
         let mut root = SpanRecord::open(
             Cow::Owned(format!("{}: {} event", ctx.unit_name(), event.name())),
             root_id,
-            SpanId::INVALID,
+            joined.map_or(SpanId::INVALID, |p| p.span_id),
         );
+        if let Some(parent) = juju_parent.filter(|_| !config.join_juju_trace) {
+            root.details_mut().links.push(LinkRecord {
+                trace_id: parent.trace_id,
+                span_id: parent.span_id,
+                flags: parent.flags,
+            });
+        }
         root.details_mut().attributes.push(KeyValue::new(
             "juju.dispatch_path",
             ctx.dispatch_path().to_owned(),

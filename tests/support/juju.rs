@@ -66,6 +66,10 @@ elif tool == "relation-get":
     else:
         sys.stderr.write("ERROR application %s not found in relation\n" % app)
         sys.exit(2)
+elif tool == "status-set":
+    state["status"] = args
+    with open(state_path, "w") as f:
+        json.dump(state, f)
 elif tool == "relation-set":
     rel = relation()
     if "--app" in args and not state.get("leader"):
@@ -87,6 +91,7 @@ const TOOLS: &[&str] = &[
     "relation-get",
     "relation-set",
     "is-leader",
+    "status-set",
 ];
 
 /// A directory of stand-in hook tools and the relation state they serve.
@@ -176,5 +181,63 @@ impl Juju {
 
     pub fn tools_dir(&self) -> &Path {
         &self.dir
+    }
+}
+
+/// A stand-in `juju-log` (a shell script): each call appends `LEVEL<TAB>MESSAGE` to
+/// `debug-log` in its directory, or hangs, or fails, as told.
+pub struct JujuLog {
+    pub dir: PathBuf,
+}
+
+const JUJU_LOG: &str = r#"#!/bin/sh
+here=$(dirname "$0")
+mode=$(cat "$here/mode" 2>/dev/null)
+echo call >> "$here/calls"
+if [ "$mode" = hang ]; then exec sleep 3600; fi
+if [ "$mode" = fail ]; then echo "ERROR juju-log failed" >&2; exit 1; fi
+level=INFO
+if [ "$1" = --log-level ]; then level=$2; shift 2; fi
+if [ "$1" = -- ]; then shift; fi
+printf '%s\t%s\n' "$level" "$*" >> "$here/debug-log"
+"#;
+
+impl JujuLog {
+    /// A stand-in in a fresh directory, recording ("ok"), hanging ("hang") or failing ("fail").
+    pub fn new(mode: &str) -> JujuLog {
+        let dir = crate::support::fresh_charm_dir().join("juju-log-tool");
+        std::fs::create_dir_all(&dir).expect("tools dir");
+        let script = dir.join("juju-log");
+        std::fs::write(&script, JUJU_LOG).expect("write juju-log");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::write(dir.join("mode"), mode).expect("mode");
+        JujuLog { dir }
+    }
+
+    /// `(level, message)` of every record it received.
+    pub fn records(&self) -> Vec<(String, String)> {
+        std::fs::read_to_string(self.dir.join("debug-log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| line.split_once('\t'))
+            .map(|(level, message)| (level.to_owned(), message.to_owned()))
+            .collect()
+    }
+
+    /// How many times it was called.
+    pub fn calls(&self) -> usize {
+        std::fs::read_to_string(self.dir.join("calls"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    }
+
+    /// `PATH` with the stand-in first, then `rest`.
+    pub fn path_before(&self, rest: &std::ffi::OsStr) -> std::ffi::OsString {
+        let mut path = self.dir.clone().into_os_string();
+        path.push(":");
+        path.push(rest);
+        path
     }
 }
