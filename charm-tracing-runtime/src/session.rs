@@ -441,7 +441,7 @@ impl Session {
                     delivery::deliver(&self.delivery, record)
                 }));
                 if delivered.is_err() {
-                    log::error!("charm-tracing: delivery failed unexpectedly; the trace is lost");
+                    log::error!("charm-tracing: delivery failed unexpectedly while reporting on it");
                 }
             }
         }

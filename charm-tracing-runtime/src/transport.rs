@@ -114,7 +114,7 @@ enum Progress {
 
 /// How long the hook's thread waits past the deadline for the export thread's last word
 /// (it normally comes at the deadline, from the export thread's own timeout).
-const GRACE: Duration = Duration::from_millis(50);
+pub(crate) const GRACE: Duration = Duration::from_millis(50);
 
 /// Connects, then POSTs the records `load` gives, in order, until one must be kept or the
 /// deadline passes. `load` runs only once a connection is up, so an unreachable backend
