@@ -7,8 +7,8 @@ use crate::context::JujuContext;
 use crate::tls;
 use crate::transport::{self, Fate, Report, Stop, Target};
 use bytes::Bytes;
-use std::path::PathBuf;
 use std::cell::Cell;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Time allowed, past the lock holder's export deadline, for its rewrite of the buffer.
@@ -174,10 +174,9 @@ fn deliver_unbuffered(plan: &DeliveryPlan, record: Vec<u8>, why: Option<String>,
                 transport::send_all(target, tls, || vec![Bytes::from(record)], budget);
             match report.fates.first() {
                 Some(Fate::Delivered) => Ok(target.url().to_owned()),
-                Some(Fate::Rejected(status)) => Err(format!(
-                    "{} rejected it with HTTP {status}",
-                    target.url()
-                )),
+                Some(Fate::Rejected(status)) => {
+                    Err(format!("{} rejected it with HTTP {status}", target.url()))
+                }
                 None => Err(format!(
                     "{} did not take it ({})",
                     target.url(),
@@ -253,12 +252,8 @@ fn deliver_buffered(
             return;
         }
         Err(problem) => {
-            let own = own_why.map_or_else(String::new, |why| {
-                format!("; {why}: it is dropped")
-            });
-            log::error!(
-                "charm-tracing: {problem}; {in_buffer} trace(s) kept in the buffer{own}"
-            );
+            let own = own_why.map_or_else(String::new, |why| format!("; {why}: it is dropped"));
+            log::error!("charm-tracing: {problem}; {in_buffer} trace(s) kept in the buffer{own}");
             return;
         }
     };
@@ -332,8 +327,8 @@ impl Tally {
             .iter()
             .filter(|f| **f == Fate::Delivered)
             .count();
-        let dropped = report.fates.len() - delivered
-            + usize::from(own.is_some_and(|fate| fate.is_none()));
+        let dropped =
+            report.fates.len() - delivered + usize::from(own.is_some_and(|fate| fate.is_none()));
         Tally {
             delivered,
             dropped,

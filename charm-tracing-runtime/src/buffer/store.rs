@@ -167,7 +167,10 @@ fn suffixed(name: &CStr, suffix: &str) -> CString {
 
 /// 64 unpredictable bits, in hex.
 fn random_suffix() -> String {
-    format!("{:016x}", u64::from_be_bytes(crate::session::new_span_id().to_bytes()))
+    format!(
+        "{:016x}",
+        u64::from_be_bytes(crate::session::new_span_id().to_bytes())
+    )
 }
 
 /// The prefix of temp files (`<name>.tmp.<random>`; `<name>.tmp.<pid>` before).
@@ -405,7 +408,9 @@ impl LockedBuffer<'_> {
                 Err(e) => return Err(e),
             }
         }
-        Err(io::Error::other("no free name to save the damaged bytes to"))
+        Err(io::Error::other(
+            "no free name to save the damaged bytes to",
+        ))
     }
 
     fn sibling_display(&self, name: &CStr) -> String {
@@ -472,7 +477,10 @@ impl LockedBuffer<'_> {
                 .collect();
             let (target, failed) = match self.save_damage(&damaged) {
                 Ok(target) => (self.sibling_display(&target), String::new()),
-                Err(e) => (format!("{}.corrupt", self.path().display()), format!(" (failed: {e})")),
+                Err(e) => (
+                    format!("{}.corrupt", self.path().display()),
+                    format!(" (failed: {e})"),
+                ),
             };
             log::error!(
                 "charm-tracing: buffer {} is damaged ({damage}): kept {} valid trace(s), moved \
