@@ -1,7 +1,7 @@
 //! A charm for the fault runs of `tests/hardening.rs`: a buffer of exactly 100 records,
-//! `LIMITS_ENDPOINT` as its endpoint, and handlers that fail in awkward ways: `start` returns
-//! an error whose `Display` and `Debug` both fail (the caller handles it), `config-changed`
-//! fails the hook with an ordinary error.
+//! `LIMITS_ENDPOINT` as its endpoint, and handlers that fail in awkward ways: `update-status`
+//! calls a traced fn returning an error whose `Display` and `Debug` both fail (the caller
+//! handles it), `config-changed` fails the hook with an ordinary error; `start` just succeeds.
 
 use charm_tracing::{Charm, Event, HandlerError, JujuContext, trace, trace_charm};
 use std::fmt;
@@ -47,6 +47,11 @@ impl Limits {
     }
 
     fn on_start(&self) -> Result<(), HandlerError> {
+        log::info!("{} started", self.ctx.unit_name());
+        Ok(())
+    }
+
+    fn on_update_status(&self) -> Result<(), HandlerError> {
         if awkward().is_err() {
             log::info!("{}: the awkward error was handled", self.ctx.unit_name());
         }
@@ -68,6 +73,7 @@ impl Charm for Limits {
     fn handle(&mut self, event: &Event) -> Result<(), HandlerError> {
         match event.kind() {
             "config_changed" => self.on_config_changed(),
+            "update_status" => self.on_update_status(),
             _ => self.on_start(),
         }
     }

@@ -7,7 +7,7 @@ mod support;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::receiver::Receiver;
 use support::{
     Hook, HookOutput, buffered_records, closed_port_endpoint, fresh_charm_dir, trace_id_of,
@@ -332,7 +332,7 @@ fn a_foreign_200_mib_file_at_the_buffer_path_is_moved_aside_intact_without_being
 fn an_error_whose_display_fails_never_fails_the_hook() {
     let dir = fresh_charm_dir();
     let receiver = Receiver::start();
-    let output = limits(&dir, "hooks/start", Some(&receiver.endpoint()));
+    let output = limits(&dir, "hooks/update-status", Some(&receiver.endpoint()));
     assert_eq!(output.code(), 0, "{}", output.stderr());
     assert!(output.stderr().contains("the awkward error was handled"));
     let traces = receiver.accepted_traces();
@@ -418,7 +418,7 @@ fn every_event_lies_within_its_span() {
         ("shop_charm", "hooks/install"),
         ("shop_charm", "actions/do-backup"),
         ("limits_charm", "hooks/config-changed"),
-        ("limits_charm", "hooks/start"),
+        ("limits_charm", "hooks/update-status"),
     ] {
         let dir = fresh_charm_dir();
         let env = if example == "shop_charm" {
@@ -457,4 +457,126 @@ fn every_event_lies_within_its_span() {
         }
     }
     assert!(checked >= 4, "exception events checked: {checked}");
+}
+
+fn requirer(
+    juju: &support::juju::Juju,
+    protocols: &[&str],
+) -> charm_tracing::TracingEndpointRequirer {
+    charm_tracing::TracingEndpointRequirer::new("tracing", protocols).with_tools(
+        charm_tracing::relation::HookTools::new()
+            .with_dir(juju.tools_dir())
+            .with_timeout(Duration::from_secs(2)),
+    )
+}
+
+#[test]
+fn get_endpoint_follows_the_upstream_rule() {
+    use charm_tracing::relation::EndpointLookupError;
+    use support::juju::Juju;
+    // No request but a response: "you're lucky, but you're good".
+    let juju = Juju::related(true, Some(&Juju::otlp_http("http://tempo:4318")));
+    assert_eq!(
+        requirer(&juju, &[]).get_endpoint("otlp_http"),
+        Ok(Some("http://tempo:4318".into()))
+    );
+    assert_eq!(
+        charm_tracing::charm_tracing_config(&requirer(&juju, &["otlp_grpc"]), None),
+        (Some("http://tempo:4318".into()), None)
+    );
+    // Neither published nor requested: the charm author's mistake.
+    assert_eq!(
+        requirer(&juju, &["otlp_http"]).get_endpoint("zipkin"),
+        Err(EndpointLookupError::ProtocolNotRequested("zipkin".into()))
+    );
+    // Requested, not published: not ready.
+    assert_eq!(
+        requirer(&juju, &["zipkin"]).get_endpoint("zipkin"),
+        Ok(None)
+    );
+    // No relation at all: not ready, never "not requested".
+    let alone = Juju::new(serde_json::json!({"app": "shop", "leader": true, "relations": {}}));
+    assert_eq!(
+        requirer(&alone, &["otlp_grpc"]).get_endpoint("otlp_http"),
+        Ok(None)
+    );
+    // Related, Tempo has published nothing yet: not ready.
+    let early = Juju::related(true, None);
+    assert_eq!(requirer(&early, &[]).get_endpoint("otlp_http"), Ok(None));
+}
+
+/// A stand-in `is-leader` that leaves a grandchild holding its stdout, recording its pid.
+fn tool_with_grandchild(body: &str) -> (PathBuf, PathBuf) {
+    let dir = fresh_charm_dir().join("tools");
+    std::fs::create_dir_all(&dir).unwrap();
+    let pid_file = dir.join("grandchild.pid");
+    let script = format!(
+        "#!/bin/sh\nsleep 60 &\necho $! > '{}'\n{body}\n",
+        pid_file.display()
+    );
+    let tool = dir.join("is-leader");
+    std::fs::write(&tool, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (dir, pid_file)
+}
+
+/// Whether process `pid` is gone (or a zombie waiting for its new parent).
+fn gone_soon(pid: &str) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while std::time::Instant::now() < deadline {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => return true,
+            Ok(stat)
+                if stat
+                    .rsplit(')')
+                    .next()
+                    .is_some_and(|r| r.trim_start().starts_with('Z')) =>
+            {
+                return true;
+            }
+            Ok(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    false
+}
+
+#[test]
+fn a_hook_tool_whose_grandchild_holds_its_stdout_is_bounded_and_its_group_killed() {
+    use charm_tracing::relation::{HookToolError, HookTools};
+    // The tool answers and exits; its grandchild keeps the pipe open.
+    let (dir, pid_file) = tool_with_grandchild("echo true");
+    let tools = HookTools::new()
+        .with_dir(&dir)
+        .with_timeout(Duration::from_secs(1));
+    let started = std::time::Instant::now();
+    let answer = tools.run("is-leader", ["--format=json"]);
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_millis(1500), "{elapsed:?}");
+    assert_eq!(
+        answer,
+        Ok("true\n".to_owned()),
+        "the tool's own answer is kept"
+    );
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    assert!(gone_soon(pid.trim()), "the grandchild {pid} was killed");
+
+    // The tool itself hangs too: killed with its whole group at the limit.
+    let (dir, pid_file) = tool_with_grandchild("sleep 60");
+    let tools = HookTools::new()
+        .with_dir(&dir)
+        .with_timeout(Duration::from_secs(1));
+    let started = std::time::Instant::now();
+    let answer = tools.run("is-leader", ["--format=json"]);
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(answer, Err(HookToolError::TimedOut { .. })),
+        "{answer:?}"
+    );
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    assert!(gone_soon(pid.trim()), "the grandchild {pid} was killed");
 }
