@@ -2,6 +2,8 @@
 //! `LIMITS_ENDPOINT` as its endpoint, and handlers that fail in awkward ways: `update-status`
 //! calls a traced fn returning an error whose `Display` and `Debug` both fail (the caller
 //! handles it), `config-changed` fails the hook with an ordinary error; `start` just succeeds.
+//! With `LIMITS_PANICKING_LOGGER=1` its logger panics on charm-tracing's delivery report, so
+//! delivery itself panics after the write-ahead.
 
 use charm_tracing::{Charm, Event, HandlerError, JujuContext, trace, trace_charm};
 use std::fmt;
@@ -79,7 +81,31 @@ impl Charm for Limits {
     }
 }
 
+/// A logger that writes to stderr and panics on charm-tracing's delivery report.
+struct PanickingLogger;
+
+impl log::Log for PanickingLogger {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        let message = record.args().to_string();
+        if message.contains("kept in the buffer") {
+            panic!("the logger fails");
+        }
+        eprintln!("[{:<5} {}] {message}", record.level(), record.target());
+    }
+
+    fn flush(&self) {}
+}
+
 fn main() -> std::process::ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    if std::env::var_os("LIMITS_PANICKING_LOGGER").is_some() {
+        let _ = log::set_logger(&PanickingLogger);
+        log::set_max_level(log::LevelFilter::Info);
+    } else {
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    }
     charm_tracing::main(Limits::new)
 }

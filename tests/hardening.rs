@@ -580,3 +580,31 @@ fn a_hook_tool_whose_grandchild_holds_its_stdout_is_bounded_and_its_group_killed
     let pid = std::fs::read_to_string(&pid_file).unwrap();
     assert!(gone_soon(pid.trim()), "the grandchild {pid} was killed");
 }
+
+#[test]
+fn a_panic_in_delivery_after_the_write_ahead_says_the_trace_is_in_the_buffer() {
+    let dir = fresh_charm_dir();
+    let output = Hook::in_dir("limits_charm", "hooks/start", &dir)
+        .env("LIMITS_ENDPOINT", closed_port_endpoint())
+        .env("LIMITS_PANICKING_LOGGER", "1")
+        .run();
+    assert_eq!(output.code(), 0, "{}", output.stderr());
+    assert!(
+        output.stderr().contains("the logger fails"),
+        "delivery did panic"
+    );
+    assert_eq!(buffered_records(&dir.join(BUFFER)), 1, "written ahead");
+    let lines = tracing_lines(&output);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("is in the buffer") && !lines[0].contains("lost"),
+        "{lines:?}"
+    );
+    // And a later hook does send it.
+    let receiver = Receiver::start();
+    let later = limits(&dir, "hooks/start", Some(&receiver.endpoint()));
+    assert_eq!(
+        accepted_ids(&receiver),
+        vec![output.trace_id().unwrap(), later.trace_id().unwrap()]
+    );
+}
