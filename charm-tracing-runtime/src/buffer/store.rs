@@ -151,6 +151,12 @@ impl Dir {
         }
     }
 
+    /// Makes the directory's entries (a new file, a rename) durable; best effort.
+    fn sync(&self) {
+        // SAFETY: a valid, owned descriptor.
+        unsafe { libc::fsync(self.0.as_raw_fd()) };
+    }
+
     /// Removes the name (a symlink itself, never its target).
     fn unlink(&self, name: &CStr) -> io::Result<()> {
         // SAFETY: valid fd and C string.
@@ -377,6 +383,8 @@ impl LockedBuffer<'_> {
         } else {
             file.write_all(&framed)?;
         }
+        // No fsync: the record survives kill -9 but not a power loss (README, "Durability":
+        // an fsync per append measured 0.1-2 ms, the whole traced hook costs about 1.4 ms).
         Ok(count)
     }
 
@@ -535,14 +543,17 @@ impl LockedBuffer<'_> {
     /// over the buffer.
     fn replace_with(&self, bytes: &[u8]) -> io::Result<()> {
         let temp = suffixed(&self.name, &format!("{TEMP_INFIX}{}", random_suffix()));
-        let written = self
-            .dir
-            .create_new(&temp)
-            .and_then(|mut f| f.write_all(bytes));
+        let written = self.dir.create_new(&temp).and_then(|mut f| {
+            f.write_all(bytes)?;
+            // The new contents reach the disk before the name points at them: a power loss
+            // never leaves an empty buffer in place of the records kept (rewrites are rare).
+            f.sync_data()
+        });
         if let Err(e) = written.and_then(|()| self.dir.rename(&temp, &self.name)) {
             let _ = self.dir.unlink(&temp);
             return Err(e);
         }
+        self.dir.sync();
         Ok(())
     }
 }
