@@ -262,7 +262,9 @@ fn temp_files_left_by_a_killed_hook_are_removed_by_the_next() {
     );
 }
 
-/// Runs `hook` and returns its output and its peak resident memory in KiB (`wait4`).
+/// Runs the shop charm and returns its status, its stderr and its peak resident memory in
+/// KiB. The child is reaped by `wait4` (for its rusage), not by `Child::wait`.
+#[allow(clippy::zombie_processes)]
 fn run_measured(
     binary: &Path,
     dir: &Path,

@@ -170,8 +170,13 @@ fn log_panic(plan: &DeliveryPlan, whereabouts: Whereabouts) {
 fn deliver_unbuffered(plan: &DeliveryPlan, record: Vec<u8>, why: Option<String>, budget: Duration) {
     let outcome = match plan.connection() {
         Ok(Some((target, tls))) => {
-            let (report, _) =
-                transport::send_all(target, tls, || vec![Bytes::from(record)], budget);
+            let (report, _) = transport::send_all(
+                target,
+                tls,
+                || vec![Bytes::from(record)],
+                budget,
+                Instant::now() + budget,
+            );
             match report.fates.first() {
                 Some(Fate::Delivered) => Ok(target.url().to_owned()),
                 Some(Fate::Rejected(status)) => {
@@ -187,7 +192,14 @@ fn deliver_unbuffered(plan: &DeliveryPlan, record: Vec<u8>, why: Option<String>,
                 )),
             }
         }
+        // Buffering off and no endpoint: nothing to attempt, nothing to say.
+        Ok(None) if why.is_none() => return,
         Ok(None) => Err("there is no tracing endpoint".to_owned()),
+        Err(problem) if why.is_none() => {
+            // A configuration mistake is loud.
+            log::error!("charm-tracing: {problem}; with buffering off the trace is dropped");
+            return;
+        }
         Err(problem) => Err(problem),
     };
     match (why, outcome) {
@@ -285,7 +297,8 @@ fn deliver_buffered(
         records.extend(own.as_ref().map(|(record, _)| record.clone()));
         records
     };
-    let (report, records) = transport::send_all(target, tls, load, budget);
+    // The hook's one deadline, counted from the start of its delivery (the lock wait in it).
+    let (report, records) = transport::send_all(target, tls, load, plan.timeout, end);
     let backlog = loaded_backlog.get().unwrap_or(in_buffer);
     let tally = Tally::of(&report, backlog, own.is_some());
     log_report(target, &report, &tally, own_why);

@@ -144,8 +144,8 @@ enum Progress {
 /// (it normally comes at the deadline, from the export thread's own timeout).
 pub(crate) const GRACE: Duration = Duration::from_millis(50);
 
-/// Connects, then POSTs the records `load` gives, in order, until one must be kept or the
-/// deadline passes. `load` runs only once a connection is up, so an unreachable backend
+/// Connects, then POSTs the records `load` gives, in order, until one must be kept or `end`
+/// passes (`deadline` is the hook's deadline, for messages). `load` runs only once a connection is up, so an unreachable backend
 /// never costs a read of the buffer.
 ///
 /// The network work runs on a thread of its own with its own runtime, so it works the same
@@ -157,10 +157,10 @@ pub(crate) fn send_all(
     tls: Option<Arc<ClientConfig>>,
     load: impl FnOnce() -> Vec<Bytes>,
     deadline: Duration,
+    end: Instant,
 ) -> (Report, Vec<Bytes>) {
     let mut records = Vec::new();
     let mut report = Report::default();
-    let end = Instant::now() + deadline;
     let (progress, from_exporter) = mpsc::channel();
     let (to_exporter, records_in) = mpsc::sync_channel(1);
     let exporter_target = target.clone();
