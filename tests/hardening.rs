@@ -328,6 +328,8 @@ fn a_foreign_200_mib_file_at_the_buffer_path_is_moved_aside_intact_without_being
     let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("[ERROR")).collect();
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("moved aside intact"), "{errors:?}");
+    drop(file);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
