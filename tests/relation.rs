@@ -98,8 +98,8 @@ fn get_endpoint_takes_the_first_match_and_knows_what_it_asked_for() {
     );
     assert_eq!(
         charm_tracing_config(&grpc_only, None),
-        (None, None),
-        "otlp_http not requested"
+        (Some("http://first:4318".into()), None),
+        "otlp_http not requested but published: used, as upstream does"
     );
 }
 

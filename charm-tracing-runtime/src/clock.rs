@@ -9,10 +9,24 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 static USE_TSC: AtomicBool = AtomicBool::new(false);
 
-/// Decides once per process whether the TSC can be used.
+/// Where the kernel names the clocksource it uses.
+const CLOCKSOURCE: &str = "/sys/devices/system/clocksource/clocksource0/current_clocksource";
+
+/// Decides once per process whether the TSC can be used: only when the CPU says it is
+/// invariant and the kernel itself uses it (a kernel that found it unstable, cross-core skew,
+/// a migrated VM, switches to another clocksource).
 pub(crate) fn init() {
     static INIT: OnceLock<()> = OnceLock::new();
-    INIT.get_or_init(|| USE_TSC.store(invariant_tsc(), Ordering::Relaxed));
+    INIT.get_or_init(|| {
+        let kernel_uses_tsc =
+            std::fs::read_to_string(CLOCKSOURCE).is_ok_and(|source| clocksource_is_tsc(&source));
+        USE_TSC.store(kernel_uses_tsc && invariant_tsc(), Ordering::Relaxed);
+    });
+}
+
+/// Whether the contents of `current_clocksource` name the TSC.
+fn clocksource_is_tsc(contents: &str) -> bool {
+    contents.trim() == "tsc"
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -116,6 +130,22 @@ impl Converter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_kernels_tsc_clocksource_allows_the_tsc() {
+        assert!(clocksource_is_tsc("tsc\n"));
+        for other in ["kvm-clock\n", "hpet\n", "acpi_pm\n", "", "tsc-early\n"] {
+            assert!(!clocksource_is_tsc(other), "{other:?}");
+        }
+        init();
+        let kernel = std::fs::read_to_string(CLOCKSOURCE).unwrap_or_default();
+        if !clocksource_is_tsc(&kernel) {
+            assert!(
+                !USE_TSC.load(Ordering::Relaxed),
+                "{kernel:?}: the fallback clock"
+            );
+        }
+    }
 
     #[test]
     fn ticks_convert_to_wall_time_within_a_microsecond_per_millisecond() {

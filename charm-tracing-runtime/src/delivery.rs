@@ -8,10 +8,18 @@ use crate::endpoint_source::ResolvedEndpoint;
 use crate::tls;
 use crate::transport::{self, Fate, Report, Stop, Target};
 use bytes::Bytes;
-use std::time::Duration;
+use std::cell::Cell;
+use std::time::{Duration, Instant};
 
-/// How long a hook waits for another process's buffer lock.
-const LOCK_WAIT: Duration = Duration::from_millis(500);
+/// Time allowed, past the lock holder's export deadline, for its rewrite of the buffer.
+const REWRITE_ALLOWANCE: Duration = Duration::from_millis(500);
+
+/// How long a hook waits for another process's buffer lock: longer than the holder may keep
+/// it (its export deadline, the transport's grace, then a rewrite), so a hook never skips the
+/// write-ahead because an earlier hook is still delivering.
+pub(crate) fn lock_wait(timeout: Duration) -> Duration {
+    timeout + transport::GRACE + REWRITE_ALLOWANCE
+}
 
 /// What the session does with its record at shutdown, decided when it starts.
 #[derive(Debug)]
@@ -123,113 +131,253 @@ impl DeliveryPlan {
         }
     }
 
-    /// The target and its TLS configuration, if records can be sent now. An https endpoint
-    /// without a usable certificate is one error line and no network at all.
-    fn connection(&self) -> Option<(&Target, Option<std::sync::Arc<rustls::ClientConfig>>)> {
-        let target = self.target.as_ref()?;
+    /// The target and its TLS configuration: `Ok(None)` without an endpoint, `Err` with the
+    /// problem when the endpoint is https without a usable certificate (nothing may be sent).
+    #[allow(clippy::type_complexity)]
+    fn connection(
+        &self,
+    ) -> Result<Option<(&Target, Option<std::sync::Arc<rustls::ClientConfig>>)>, String> {
+        let Some(target) = self.target.as_ref() else {
+            return Ok(None);
+        };
         if !target.is_secure() {
-            return Some((target, None));
+            return Ok(Some((target, None)));
         }
         match tls::client_config(self.cert.as_ref()) {
-            Ok(config) => Some((target, Some(config))),
-            Err(problem) => {
-                log::error!(
-                    "charm-tracing: the tracing endpoint {} is https but {}; nothing is \
-                     sent (never over plain http) and the trace {}",
-                    target.url(),
-                    problem.describe(self.cert_name),
-                    if self.buffer.is_some() {
-                        "stays in the buffer"
-                    } else {
-                        "is dropped"
-                    }
-                );
-                None
-            }
+            Ok(config) => Ok(Some((target, Some(config)))),
+            Err(problem) => Err(format!(
+                "the tracing endpoint {} is https but {}; nothing is sent (never over \
+                 plain http)",
+                target.url(),
+                problem.describe(self.cert_name)
+            )),
         }
     }
+}
+
+/// Where the hook's own record is, for an honest line if delivery panics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Whereabouts {
+    /// Only in memory.
+    Memory,
+    /// Written ahead to the buffer.
+    Buffered,
 }
 
 /// Delivers (or buffers) the hook's record. Never fails the hook; every wait is bounded.
 pub(crate) fn deliver(plan: &DeliveryPlan, record: Vec<u8>) {
-    match &plan.buffer {
-        Some(buffer) => deliver_buffered(plan, buffer, record),
-        None => deliver_direct(plan, record),
+    let whereabouts = Cell::new(Whereabouts::Memory);
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &plan.buffer {
+        Some(buffer) => deliver_buffered(plan, buffer, record, &whereabouts),
+        None => deliver_unbuffered(plan, record, None, plan.timeout),
+    }));
+    if run.is_err() {
+        log_panic(plan, whereabouts.get());
     }
 }
 
-/// `buffer_max_events = 0`: one attempt; on failure the spans are dropped with one warning.
-fn deliver_direct(plan: &DeliveryPlan, record: Vec<u8>) {
-    let Some((target, tls)) = plan.connection() else {
-        return;
+fn log_panic(plan: &DeliveryPlan, whereabouts: Whereabouts) {
+    match (whereabouts, &plan.buffer) {
+        (Whereabouts::Buffered, Some(buffer)) => log::error!(
+            "charm-tracing: delivery failed unexpectedly; this hook's trace is in the buffer {} \
+             and a later hook sends it",
+            buffer.path().display()
+        ),
+        _ => log::error!(
+            "charm-tracing: delivery failed unexpectedly before this hook's trace was buffered; \
+             it is lost"
+        ),
+    }
+}
+
+/// A record that is not in the buffer: buffering off (`why` is `None`), or the buffer could
+/// not be used (`why` says why). One attempt within `budget`; one line says what became of it.
+fn deliver_unbuffered(plan: &DeliveryPlan, record: Vec<u8>, why: Option<String>, budget: Duration) {
+    let outcome = match plan.connection() {
+        Ok(Some((target, tls))) => {
+            let (report, _) = transport::send_all(
+                target,
+                tls,
+                || vec![Bytes::from(record)],
+                budget,
+                Instant::now() + budget,
+            );
+            match report.fates.first() {
+                Some(Fate::Delivered) => Ok(target.url().to_owned()),
+                Some(Fate::Rejected(status)) => {
+                    Err(format!("{} rejected it with HTTP {status}", target.url()))
+                }
+                None => Err(format!(
+                    "{} did not take it ({})",
+                    target.url(),
+                    report
+                        .stop
+                        .as_ref()
+                        .map_or_else(|| "no answer".to_owned(), ToString::to_string)
+                )),
+            }
+        }
+        // Buffering off and no endpoint: nothing to attempt, nothing to say.
+        Ok(None) if why.is_none() => return,
+        Ok(None) => Err("there is no tracing endpoint".to_owned()),
+        Err(problem) if why.is_none() => {
+            // A configuration mistake is loud.
+            log::error!("charm-tracing: {problem}; with buffering off the trace is dropped");
+            return;
+        }
+        Err(problem) => Err(problem),
     };
-    let (report, _) = transport::send_all(target, tls, || vec![Bytes::from(record)], plan.timeout);
-    if report.fates.first() != Some(&Fate::Delivered) {
-        let why = report
-            .stop
-            .as_ref()
-            .map_or_else(|| "the backend rejected it".to_owned(), ToString::to_string);
-        log::warn!(
-            "charm-tracing: the trace was not delivered to {} ({why}); with buffering off it \
-             is dropped",
-            target.url()
-        );
+    match (why, outcome) {
+        (None, Ok(_)) => {}
+        (None, Err(failure)) => log::warn!(
+            "charm-tracing: the trace was not delivered: {failure}; with buffering off it is \
+             dropped"
+        ),
+        (Some(why), Ok(url)) => log::error!(
+            "charm-tracing: {why}; this hook's trace was not buffered and was sent directly: \
+             delivered to {url}"
+        ),
+        (Some(why), Err(failure)) => log::error!(
+            "charm-tracing: {why}; this hook's trace was not buffered and is dropped: {failure}"
+        ),
     }
 }
 
-fn deliver_buffered(plan: &DeliveryPlan, buffer: &BufferFile, record: Vec<u8>) {
-    let locked = match buffer.lock(LOCK_WAIT) {
+fn deliver_buffered(
+    plan: &DeliveryPlan,
+    buffer: &BufferFile,
+    record: Vec<u8>,
+    whereabouts: &Cell<Whereabouts>,
+) {
+    let end = Instant::now() + plan.timeout;
+    let locked = match buffer.lock(lock_wait(plan.timeout)) {
         Ok(locked) => locked,
         Err(error) => {
-            log::error!(
-                "charm-tracing: cannot use the buffer {} ({error}); sending this trace directly",
+            let why = format!(
+                "cannot use the buffer {} ({error})",
                 buffer.path().display()
             );
-            return deliver_direct(plan, record);
+            // The wait may have used the deadline: the direct attempt gets one of its own.
+            return deliver_unbuffered(plan, record, Some(why), plan.timeout);
         }
     };
     // Write-ahead: the record is on disk before any network I/O.
-    if let Err(error) = locked.append(&record) {
-        log::error!(
-            "charm-tracing: could not buffer the trace in {} ({error}); sending it directly",
-            buffer.path().display()
-        );
-        drop(locked);
-        return deliver_direct(plan, record);
-    }
-    drop(record);
-    let Some((target, tls)) = plan.connection() else {
-        return;
-    };
-    let load = || match locked.read_all() {
-        Ok(records) => records.into_iter().map(Bytes::from).collect(),
+    let (in_buffer, own) = match locked.append(&record) {
+        Ok(count) => {
+            whereabouts.set(Whereabouts::Buffered);
+            drop(record);
+            (count, None)
+        }
         Err(error) => {
-            log::error!(
-                "charm-tracing: cannot read the buffer {} ({error}); nothing is sent",
+            let why = format!(
+                "could not buffer this hook's trace in {} ({error})",
                 buffer.path().display()
             );
-            Vec::new()
+            (locked.count(), Some((Bytes::from(record), why)))
         }
     };
-    let (report, records) = transport::send_all(target, tls, load, plan.timeout);
-    log_report(target, &report, records.len());
-    if report.fates.is_empty() {
+    let own_why = own.as_ref().map(|(_, why)| why.as_str());
+    let (target, tls) = match plan.connection() {
+        Ok(Some(connection)) => connection,
+        Ok(None) => {
+            if let Some(why) = own_why {
+                log::error!(
+                    "charm-tracing: {why}; there is no tracing endpoint: it is dropped; \
+                     {in_buffer} trace(s) kept in the buffer"
+                );
+            }
+            return;
+        }
+        Err(problem) => {
+            let own = own_why.map_or_else(String::new, |why| format!("; {why}: it is dropped"));
+            log::error!("charm-tracing: {problem}; {in_buffer} trace(s) kept in the buffer{own}");
+            return;
+        }
+    };
+    let budget = end.saturating_duration_since(Instant::now());
+    if budget.is_zero() {
+        let own = own_why.map_or_else(String::new, |why| format!("; {why}: it is dropped"));
+        log::info!(
+            "charm-tracing: waiting for the buffer lock used the export deadline; nothing sent \
+             to {}: 0 delivered, {} dropped, {in_buffer} trace(s) kept in the buffer{own}",
+            target.url(),
+            usize::from(own_why.is_some()),
+        );
         return;
     }
-    let kept: Vec<Vec<u8>> = records[report.fates.len()..]
+    let loaded_backlog = Cell::new(None);
+    let load = || {
+        let mut records: Vec<Bytes> = match locked.read_all() {
+            Ok(records) => records.into_iter().map(Bytes::from).collect(),
+            Err(error) => {
+                log::error!(
+                    "charm-tracing: cannot read the buffer {} ({error}); its traces are not sent",
+                    buffer.path().display()
+                );
+                Vec::new()
+            }
+        };
+        loaded_backlog.set(Some(records.len()));
+        // This hook's record, if it is not in the buffer, goes last: oldest first.
+        records.extend(own.as_ref().map(|(record, _)| record.clone()));
+        records
+    };
+    // The hook's one deadline, counted from the start of its delivery (the lock wait in it).
+    let (report, records) = transport::send_all(target, tls, load, plan.timeout, end);
+    let backlog = loaded_backlog.get().unwrap_or(in_buffer);
+    let tally = Tally::of(&report, backlog, own.is_some());
+    log_report(target, &report, &tally, own_why);
+    if tally.backlog_done == 0 {
+        return;
+    }
+    let kept: Vec<Vec<u8>> = records[tally.backlog_done..backlog]
         .iter()
         .map(|r| r.to_vec())
         .collect();
     if let Err(error) = locked.rewrite(&kept) {
         log::error!(
-            "charm-tracing: could not update the buffer {} ({error}); delivered traces may be \
-             sent again",
-            buffer.path().display()
+            "charm-tracing: could not update the buffer {} ({error}); the {} trace(s) just \
+             delivered or dropped may be sent again",
+            buffer.path().display(),
+            tally.backlog_done
         );
     }
 }
 
-fn log_report(target: &Target, report: &Report, total: usize) {
+/// What became of the records of one delivery run.
+#[derive(Debug, PartialEq, Eq)]
+struct Tally {
+    delivered: usize,
+    dropped: usize,
+    kept: usize,
+    /// Buffered records that were delivered or dropped (the first ones).
+    backlog_done: usize,
+    /// What became of this hook's record when it was not buffered.
+    own: Option<Option<Fate>>,
+}
+
+impl Tally {
+    fn of(report: &Report, backlog: usize, own: bool) -> Tally {
+        let backlog_done = report.fates.len().min(backlog);
+        let own = own.then(|| report.fates.get(backlog).copied());
+        let delivered = report
+            .fates
+            .iter()
+            .filter(|f| **f == Fate::Delivered)
+            .count();
+        let dropped =
+            report.fates.len() - delivered + usize::from(own.is_some_and(|fate| fate.is_none()));
+        Tally {
+            delivered,
+            dropped,
+            kept: backlog - backlog_done,
+            backlog_done,
+            own,
+        }
+    }
+}
+
+fn log_report(target: &Target, report: &Report, tally: &Tally, own_why: Option<&str>) {
     for fate in &report.fates {
         if let Fate::Rejected(status) = fate {
             log::error!(
@@ -239,27 +387,33 @@ fn log_report(target: &Target, report: &Report, total: usize) {
             );
         }
     }
-    let delivered = report
-        .fates
-        .iter()
-        .filter(|f| **f == Fate::Delivered)
-        .count();
-    let kept = total - report.fates.len();
+    let Tally {
+        delivered,
+        dropped,
+        kept,
+        ..
+    } = tally;
+    let counts = format!("{delivered} delivered, {dropped} dropped, {kept} kept in the buffer");
+    let url = target.url();
+    let stop = report
+        .stop
+        .as_ref()
+        .map_or_else(String::new, |stop| format!(" ({stop})"));
+    if let (Some(why), Some(fate)) = (own_why, tally.own) {
+        let fate = match fate {
+            Some(Fate::Delivered) => "it was sent after the buffered ones and delivered",
+            Some(Fate::Rejected(_)) => "it was sent after the buffered ones and rejected",
+            None => "it could not be sent and is dropped",
+        };
+        log::error!("charm-tracing: {why}; {fate}; {url}{stop}: {counts}");
+        return;
+    }
     match &report.stop {
-        None => log::debug!(
-            "charm-tracing: {delivered} trace(s) delivered to {}",
-            target.url()
-        ),
-        Some(stop @ Stop::Refused(_)) => log::error!(
-            "charm-tracing: {} ({stop}): check the tracing endpoint; {kept} trace(s) kept in \
-             the buffer",
-            target.url()
-        ),
-        Some(stop) => log::info!(
-            "charm-tracing: {} unavailable ({stop}); {delivered} delivered, {kept} trace(s) kept \
-             in the buffer",
-            target.url()
-        ),
+        None => log::debug!("charm-tracing: {url}: {counts}"),
+        Some(Stop::Refused(_)) => {
+            log::error!("charm-tracing: {url}{stop}: check the tracing endpoint; {counts}")
+        }
+        Some(_) => log::info!("charm-tracing: {url} unavailable{stop}; {counts}"),
     }
 }
 

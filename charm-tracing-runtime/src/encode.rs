@@ -25,6 +25,13 @@ pub(crate) fn resource_attributes(
 ) -> Vec<KeyValue> {
     let resource = opentelemetry_sdk::Resource::builder_empty()
         .with_detector(Box::new(TelemetryResourceDetector))
+        .with_attributes(env_resource_attributes(
+            std::env::var("OTEL_RESOURCE_ATTRIBUTES")
+                .ok()
+                .as_deref()
+                .unwrap_or(""),
+        ))
+        // The explicit attributes win over the environment's, as in Python's Resource.create.
         .with_attributes([
             KeyValue::new("service.name", service_name.to_owned()),
             KeyValue::new("compose_service", service_name.to_owned()),
@@ -39,6 +46,46 @@ pub(crate) fn resource_attributes(
         .iter()
         .map(|(key, value)| KeyValue::new(key.clone(), value.clone()))
         .collect()
+}
+
+/// `OTEL_RESOURCE_ATTRIBUTES` parsed as Python's `OTELResourceDetector` does: `key=value`
+/// pairs split on `,`, both trimmed, the value percent-decoded; an entry without `=` is
+/// skipped.
+pub(crate) fn env_resource_attributes(raw: &str) -> Vec<KeyValue> {
+    raw.split(',')
+        .filter_map(|item| item.split_once('='))
+        .map(|(key, value)| KeyValue::new(key.trim().to_owned(), percent_decode(value.trim())))
+        .filter(|kv| !kv.key.as_str().is_empty())
+        .collect()
+}
+
+/// `urllib.parse.unquote`: `%XX` escapes decoded as UTF-8 (invalid bytes replaced), a
+/// malformed escape kept as written.
+fn percent_decode(text: &str) -> String {
+    String::from_utf8_lossy(&percent_decode_bytes(text)).into_owned()
+}
+
+/// `%XX` escapes decoded; a malformed escape kept as written.
+pub(crate) fn percent_decode_bytes(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 fn unix_nanos(stamp: Stamp, clock: &Converter) -> u64 {
@@ -97,17 +144,29 @@ fn proto_span(session: &Session, span: &SpanRecord, clock: &Converter) -> proto:
         span.start
     };
     let details = span.details.as_deref();
+    let start_time_unix_nano = unix_nanos(span.start, clock);
+    // Never an end before its start, whatever the clock did; events lie within the span.
+    let end_time_unix_nano = unix_nanos(end, clock).max(start_time_unix_nano);
     proto::Span {
         trace_id: session.trace_id.to_bytes().to_vec(),
         span_id: span.span_id.to_bytes().to_vec(),
         parent_span_id,
         name: span.name.clone().into_owned(),
         kind: proto_kind(&span.kind) as i32,
-        start_time_unix_nano: unix_nanos(span.start, clock),
-        end_time_unix_nano: unix_nanos(end, clock),
+        start_time_unix_nano,
+        end_time_unix_nano,
         attributes: details.map_or_else(Vec::new, |d| proto_attributes(&d.attributes)),
         events: details.map_or_else(Vec::new, |d| {
-            d.events.iter().map(|e| proto_event(e, clock)).collect()
+            d.events
+                .iter()
+                .map(|e| {
+                    let mut event = proto_event(e, clock);
+                    event.time_unix_nano = event
+                        .time_unix_nano
+                        .clamp(start_time_unix_nano, end_time_unix_nano);
+                    event
+                })
+                .collect()
         }),
         links: details.map_or_else(Vec::new, |d| {
             d.links
@@ -164,4 +223,24 @@ pub(crate) fn encode_request(
     clock: &Converter,
 ) -> Vec<u8> {
     build_request(session, spans, clock).encode_to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn otel_resource_attributes_parse_as_python_does() {
+        let parsed = env_resource_attributes(" a = 1 ,b=x%20y%2Cz,novalue, =v,c=100%,d=e=f");
+        let pairs: Vec<(String, String)> = parsed
+            .iter()
+            .map(|kv| (kv.key.to_string(), kv.value.to_string()))
+            .collect();
+        let expected: Vec<(String, String)> =
+            [("a", "1"), ("b", "x y,z"), ("c", "100%"), ("d", "e=f")]
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+        assert_eq!(pairs, expected);
+    }
 }

@@ -146,7 +146,11 @@ pub fn hook_exit_code(event: &Event, result: Result<(), HandlerError>) -> ExitCo
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("{} hook failed: {error}", event.name());
+            eprintln!(
+                "{} hook failed: {}",
+                event.name(),
+                crate::outcome::display_or_placeholder(&error)
+            );
             ExitCode::FAILURE
         }
     }

@@ -4,11 +4,17 @@
 use std::ffi::OsStr;
 use std::fmt;
 use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// How long a hook tool may run by default.
 pub const DEFAULT_TOOL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long the pipe readers get, once a tool's process group is killed, to hand over what
+/// they read.
+const READER_GRACE: Duration = Duration::from_millis(100);
 
 /// A hook tool that did not give a usable answer.
 ///
@@ -202,6 +208,8 @@ impl HookTools {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // Its own process group: on timeout the tool and anything it started are killed.
+            .process_group(0)
             .spawn()
         {
             Ok(child) => child,
@@ -212,48 +220,56 @@ impl HookTools {
             }
             Err(e) => return Err(io(e)),
         };
-        // Drain both pipes on threads so a chatty tool cannot block on a full pipe.
-        let drain = |pipe: Option<Box<dyn Read + Send>>| {
-            std::thread::spawn(move || {
-                let mut buffer = Vec::new();
-                if let Some(mut pipe) = pipe {
-                    let _ = pipe.read_to_end(&mut buffer);
-                }
-                buffer
-            })
-        };
-        let stdout = drain(
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        );
-        let stderr = drain(
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        );
         let deadline = Instant::now() + self.timeout;
+        let timed_out = || HookToolError::TimedOut {
+            tool: tool.to_owned(),
+            after: self.timeout,
+        };
+        // Drain both pipes on threads so a chatty tool cannot block on a full pipe; a pipe a
+        // grandchild holds open is waited for no longer than the deadline.
+        let stdout = drain(child.stdout.take());
+        let stderr = drain(child.stderr.take());
+        let (stdout, stderr) = match (stdout, stderr) {
+            (Ok(stdout), Ok(stderr)) => (stdout, stderr),
+            (Err(e), _) | (_, Err(e)) => {
+                kill_group(&mut child);
+                return Err(io(e));
+            }
+        };
         let status = loop {
-            match child.try_wait().map_err(io)? {
-                Some(status) => break status,
-                None if Instant::now() >= deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(HookToolError::TimedOut {
-                        tool: tool.to_owned(),
-                        after: self.timeout,
-                    });
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() >= deadline => {
+                    kill_group(&mut child);
+                    return Err(timed_out());
                 }
-                None => std::thread::sleep(Duration::from_millis(1)),
+                Ok(None) => std::thread::sleep(Duration::from_millis(1)),
+                Err(e) => {
+                    kill_group(&mut child);
+                    return Err(io(e));
+                }
             }
         };
         *exit_code = status.code();
-        let stdout = stdout.join().unwrap_or_default();
-        let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default())
-            .trim()
-            .to_owned();
+        let remaining = || deadline.saturating_duration_since(Instant::now());
+        let mut stdout_bytes = stdout.recv_timeout(remaining());
+        let mut stderr_bytes = stderr.recv_timeout(remaining());
+        if stdout_bytes.is_err() || stderr_bytes.is_err() {
+            // The tool has exited but something it started still holds a pipe at the
+            // deadline: kill the whole group; the readers then see the end of what the tool
+            // wrote within a moment.
+            kill_group(&mut child);
+            if stdout_bytes.is_err() {
+                stdout_bytes = stdout.recv_timeout(READER_GRACE);
+            }
+            if stderr_bytes.is_err() {
+                stderr_bytes = stderr.recv_timeout(READER_GRACE);
+            }
+        }
+        let (Ok(stdout), Ok(stderr)) = (stdout_bytes, stderr_bytes) else {
+            return Err(timed_out());
+        };
+        let stderr = String::from_utf8_lossy(&stderr).trim().to_owned();
         if !status.success() {
             if stderr.contains("permission denied") {
                 return Err(HookToolError::PermissionDenied {
@@ -290,6 +306,33 @@ impl HookTools {
             reason: format!("not JSON ({e}): {:?}", truncate(&output)),
         })
     }
+}
+
+/// Reads `pipe` to its end on a thread of its own; the bytes arrive on the receiver. A thread
+/// that cannot be started is an error, not a panic.
+fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::io::Result<mpsc::Receiver<Vec<u8>>> {
+    let (send, receive) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("charm-tracing-hook-tool".to_owned())
+        .spawn(move || {
+            let mut buffer = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut buffer);
+            }
+            let _ = send.send(buffer);
+        })?;
+    Ok(receive)
+}
+
+/// Kills the tool's process group (the tool and whatever it started), then reaps the tool.
+fn kill_group(child: &mut std::process::Child) {
+    if let Ok(pgid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill(2) with a negative pid signals that process group; the group is the
+        // tool's own (process_group(0) made the tool its leader).
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 fn truncate(text: &str) -> &str {

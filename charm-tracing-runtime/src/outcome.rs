@@ -6,7 +6,7 @@
 //! `Result<_, E: Display>`, then anything (never an error).
 
 use crate::record::ErrorInfo;
-use std::fmt::{Debug, Display};
+use std::fmt::{self, Debug, Display};
 
 /// A borrowed return value, to be inspected for an error.
 ///
@@ -81,17 +81,31 @@ impl<'a> ErrorView<'a> {
     pub fn to_info(&self) -> ErrorInfo {
         let type_name = if is_boxed_trait_object(self.type_name) {
             self.debug
-                .map(|debug| leading_type_name(&format!("{debug:?}")))
+                .and_then(|debug| render(|out| fmt::write(out, format_args!("{debug:?}"))))
+                .map(|debug| leading_type_name(&debug))
                 .unwrap_or_else(|| "Error".to_owned())
         } else {
             short_type_name(self.type_name).to_owned()
         };
         ErrorInfo {
             type_name,
-            message: self.display.to_string(),
+            message: display_or_placeholder(self.display),
             stacktrace: None,
         }
     }
+}
+
+/// Formats with `write`, or `None` if a formatting impl returns `Err` (`to_string` would
+/// panic).
+fn render(write: impl FnOnce(&mut String) -> fmt::Result) -> Option<String> {
+    let mut out = String::new();
+    write(&mut out).ok().map(|()| out)
+}
+
+/// `value.to_string()`, without the panic when its `Display` fails: then a placeholder.
+pub(crate) fn display_or_placeholder(value: &dyn Display) -> String {
+    render(|out| fmt::write(out, format_args!("{value}")))
+        .unwrap_or_else(|| "<the error's Display implementation failed>".to_owned())
 }
 
 fn is_boxed_trait_object(type_name: &str) -> bool {

@@ -109,6 +109,11 @@ impl SpanRecord {
 
     /// Marks the span failed, with the `exception` event OpenTelemetry prescribes.
     pub fn record_error(&mut self, error: &ErrorInfo) {
+        self.record_error_at(error, Stamp::now());
+    }
+
+    /// Marks the span failed, its `exception` event stamped at `time`.
+    pub fn record_error_at(&mut self, error: &ErrorInfo, time: Stamp) {
         let mut attributes = vec![
             KeyValue::new("exception.type", error.type_name.clone()),
             KeyValue::new("exception.message", error.message.clone()),
@@ -120,7 +125,7 @@ impl SpanRecord {
         details.status = StatusRecord::Error(error.description());
         details.events.push(EventRecord {
             name: Cow::Borrowed("exception"),
-            time: Stamp::now(),
+            time,
             attributes,
         });
     }

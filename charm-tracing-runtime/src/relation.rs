@@ -244,32 +244,68 @@ impl TracingEndpointRequirer {
         }
     }
 
-    /// The URL of the first receiver for `protocol` (a warning if there are several), `None`
-    /// when not ready or not published. Asking for a protocol this requirer never requested
-    /// is an error.
+    /// The URL of the first receiver Tempo published for `protocol` (a warning if there are
+    /// several), whether or not this requirer asked for it, as the upstream Python library
+    /// does. `None` when the relation is missing or not ready, or when the protocol is not
+    /// published but was requested; [`EndpointLookupError::ProtocolNotRequested`] when it is
+    /// neither published nor requested (not in this requirer's protocols, nor in the
+    /// application databag's `receivers`).
     ///
     /// ```no_run
     /// # use charm_tracing_runtime::relation::TracingEndpointRequirer;
     /// let url = TracingEndpointRequirer::new("tracing", &["otlp_http"]).get_endpoint("otlp_http");
     /// ```
     pub fn get_endpoint(&self, protocol: &str) -> Result<Option<String>, EndpointLookupError> {
-        if !self.protocols.iter().any(|p| p == protocol) {
-            return Err(EndpointLookupError::ProtocolNotRequested(
-                protocol.to_owned(),
-            ));
-        }
         let Some(receivers) = self.receivers()? else {
             return Ok(None);
         };
         let mut matching = receivers.into_iter().filter(|r| r.protocol == protocol);
-        let first = matching.next();
-        if first.is_some() && matching.next().is_some() {
+        let Some(first) = matching.next() else {
+            if self.requested(protocol) {
+                return Ok(None);
+            }
+            return Err(EndpointLookupError::ProtocolNotRequested(
+                protocol.to_owned(),
+            ));
+        };
+        if matching.next().is_some() {
             log::warn!(
                 "charm-tracing: several {protocol} receivers on the {} relation; using the first",
                 self.relation_name
             );
         }
-        Ok(first.map(|r| r.url))
+        Ok(Some(first.url))
+    }
+
+    /// Whether `protocol` was requested: in this requirer's protocols, or in the `receivers`
+    /// this application wrote to the relation (readable by the leader; a read that fails
+    /// counts as requested, so it is never reported as a mistake).
+    fn requested(&self, protocol: &str) -> bool {
+        if self.protocols.iter().any(|p| p == protocol) {
+            return true;
+        }
+        let app = std::env::var("JUJU_UNIT_NAME")
+            .ok()
+            .and_then(|unit| unit.split('/').next().map(str::to_owned));
+        let (Some(app), Ok(Some(relation))) = (app, self.relation()) else {
+            return false;
+        };
+        let args = [
+            "-r",
+            relation.id.as_str(),
+            "--app",
+            "-",
+            app.as_str(),
+            "--format=json",
+        ];
+        match self.tools.run_json("relation-get", args) {
+            Ok(databag) => databag
+                .get("receivers")
+                .and_then(Value::as_str)
+                .and_then(|raw| serde_json::from_str::<Vec<String>>(raw).ok())
+                .is_some_and(|requested| requested.iter().any(|p| p == protocol)),
+            Err(_) => true,
+        }
     }
 }
 
@@ -370,14 +406,15 @@ mod tests {
     }
 
     #[test]
-    fn protocols_never_requested_are_an_error() {
-        let requirer = TracingEndpointRequirer::new("tracing", &["otlp_grpc"]);
-        assert_eq!(
+    fn without_juju_nothing_is_reported_as_not_requested() {
+        let requirer = TracingEndpointRequirer::new("tracing", &["otlp_grpc"])
+            .with_tools(HookTools::new().with_dir("/nonexistent-juju-tools"));
+        assert!(matches!(
             requirer.get_endpoint("otlp_http"),
-            Err(EndpointLookupError::ProtocolNotRequested(
-                "otlp_http".into()
+            Err(EndpointLookupError::HookTool(
+                HookToolError::NotFound { .. }
             ))
-        );
+        ));
         assert_eq!(charm_tracing_config(&requirer, None), (None, None));
     }
 }

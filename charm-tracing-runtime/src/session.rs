@@ -403,20 +403,27 @@ impl Session {
     /// Ends span `index`, failed with `error` if given. Ending twice keeps the first end.
     #[inline]
     pub fn close_span(&self, index: usize, error: Option<&ErrorInfo>) {
-        self.close_span_at(index, error, Stamp::now());
+        self.close_span_with(index, error, None);
     }
 
+    /// Ends span `index` at `end`, failed with `error` if given (its event stamped at `end`).
     pub fn close_span_at(&self, index: usize, error: Option<&ErrorInfo>, end: Stamp) {
+        self.close_span_with(index, error, Some(end));
+    }
+
+    fn close_span_with(&self, index: usize, error: Option<&ErrorInfo>, end: Option<Stamp>) {
         let mut table = lock(&self.spans);
         let seq = table.next_end_seq;
         if let Some(record) = table.records.get_mut(index) {
             if record.end.is_set() {
                 return;
             }
+            // The exception is recorded before the end is read, as Python does: every event
+            // lies within its span.
             if let Some(error) = error {
-                record.record_error(error);
+                record.record_error_at(error, end.unwrap_or_else(Stamp::now));
             }
-            record.end = end;
+            record.end = end.unwrap_or_else(Stamp::now);
             record.end_seq = seq;
             table.next_end_seq += 1;
         }
@@ -476,7 +483,9 @@ impl Session {
                     delivery::deliver(&self.delivery, record)
                 }));
                 if delivered.is_err() {
-                    log::error!("charm-tracing: delivery failed unexpectedly; the trace is lost");
+                    log::error!(
+                        "charm-tracing: delivery failed unexpectedly while reporting on it"
+                    );
                 }
             }
         }

@@ -6,7 +6,7 @@ use http_body_util::Full;
 use hyper::Request;
 use hyper::Uri;
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{CONTENT_TYPE, HOST};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
 use hyper_util::rt::TokioIo;
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
@@ -19,23 +19,51 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Debug)]
 pub(crate) struct Target {
     uri: Uri,
+    /// The URL for log lines: any userinfo replaced by `***`.
     url: String,
+    /// The `Host` header: the authority without userinfo.
+    host_header: String,
+    /// `Basic …` from the endpoint's userinfo, if it has one (as Python's `requests` does).
+    authorization: Option<String>,
     secure: bool,
 }
 
 impl Target {
-    /// `url` is `{endpoint}/v1/traces` with an http or https scheme.
+    /// `url` is `{endpoint}/v1/traces` with an http or https scheme. Userinfo
+    /// (`http://user:pass@host`) becomes HTTP Basic auth: it never goes into `Host`.
     pub(crate) fn parse(url: &str) -> Option<Self> {
         let uri: Uri = url.parse().ok()?;
         let secure = uri.scheme_str()?.eq_ignore_ascii_case("https");
         uri.host()?;
+        let authority = uri.authority()?.as_str();
+        let (userinfo, host_header) = match authority.rsplit_once('@') {
+            Some((userinfo, host)) => (Some(userinfo), host.to_owned()),
+            None => (None, authority.to_owned()),
+        };
+        let authorization = userinfo.map(|userinfo| {
+            let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+            let credentials = [
+                crate::encode::percent_decode_bytes(user),
+                b":".to_vec(),
+                crate::encode::percent_decode_bytes(password),
+            ]
+            .concat();
+            format!("Basic {}", base64(&credentials))
+        });
+        let url = match userinfo {
+            Some(userinfo) => url.replacen(&format!("{userinfo}@"), "***@", 1),
+            None => url.to_owned(),
+        };
         Some(Target {
             uri,
-            url: url.to_owned(),
+            url,
+            host_header,
+            authorization,
             secure,
         })
     }
 
+    /// The URL, without credentials: for log lines.
     pub(crate) fn url(&self) -> &str {
         &self.url
     }
@@ -114,10 +142,10 @@ enum Progress {
 
 /// How long the hook's thread waits past the deadline for the export thread's last word
 /// (it normally comes at the deadline, from the export thread's own timeout).
-const GRACE: Duration = Duration::from_millis(50);
+pub(crate) const GRACE: Duration = Duration::from_millis(50);
 
-/// Connects, then POSTs the records `load` gives, in order, until one must be kept or the
-/// deadline passes. `load` runs only once a connection is up, so an unreachable backend
+/// Connects, then POSTs the records `load` gives, in order, until one must be kept or `end`
+/// passes (`deadline` is the hook's deadline, for messages). `load` runs only once a connection is up, so an unreachable backend
 /// never costs a read of the buffer.
 ///
 /// The network work runs on a thread of its own with its own runtime, so it works the same
@@ -129,10 +157,10 @@ pub(crate) fn send_all(
     tls: Option<Arc<ClientConfig>>,
     load: impl FnOnce() -> Vec<Bytes>,
     deadline: Duration,
+    end: Instant,
 ) -> (Report, Vec<Bytes>) {
     let mut records = Vec::new();
     let mut report = Report::default();
-    let end = Instant::now() + deadline;
     let (progress, from_exporter) = mpsc::channel();
     let (to_exporter, records_in) = mpsc::sync_channel(1);
     let exporter_target = target.clone();
@@ -285,19 +313,71 @@ where
 }
 
 async fn post(sender: &mut Sender, target: &Target, body: Bytes) -> Result<u16, Stop> {
-    let authority = target
-        .uri
-        .authority()
-        .map_or_else(String::new, |a| a.to_string());
     let path = target
         .uri
         .path_and_query()
         .map_or("/v1/traces", |p| p.as_str());
-    let request = Request::post(path)
-        .header(HOST, authority)
-        .header(CONTENT_TYPE, "application/x-protobuf")
+    let mut request = Request::post(path)
+        .header(HOST, target.host_header.as_str())
+        .header(CONTENT_TYPE, "application/x-protobuf");
+    if let Some(authorization) = &target.authorization {
+        request = request.header(AUTHORIZATION, authorization.as_str());
+    }
+    let request = request
         .body(Full::new(body))
         .map_err(|e| Stop::Setup(format!("bad request: {e}")))?;
     let response = sender.send_request(request).await.map_err(Stop::Http)?;
     Ok(response.status().as_u16())
+}
+
+/// Standard base64, padded.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> shift & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc_4648() {
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("user:p@ss", "dXNlcjpwQHNz"),
+        ] {
+            assert_eq!(base64(plain.as_bytes()), encoded);
+        }
+    }
+
+    #[test]
+    fn userinfo_becomes_basic_auth_and_never_reaches_host_or_logs() {
+        let target = Target::parse("http://user:p%40ss@127.0.0.1:4318/v1/traces").unwrap();
+        assert_eq!(target.host_header, "127.0.0.1:4318");
+        assert_eq!(target.authorization.as_deref(), Some("Basic dXNlcjpwQHNz"));
+        assert_eq!(target.url(), "http://***@127.0.0.1:4318/v1/traces");
+        let plain = Target::parse("http://tempo:4318/v1/traces").unwrap();
+        assert_eq!(plain.host_header, "tempo:4318");
+        assert_eq!(plain.authorization, None);
+    }
 }

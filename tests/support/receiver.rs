@@ -25,6 +25,10 @@ pub struct ReceivedRequest {
     pub path: String,
     pub content_type: Option<String>,
     pub body: Vec<u8>,
+    /// The `Host` header.
+    pub host: Option<String>,
+    /// The `Authorization` header.
+    pub authorization: Option<String>,
     /// The status it was answered with; 0 if it never was (black hole).
     pub status: u16,
 }
@@ -198,10 +202,23 @@ async fn handle(
         .get(hyper::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let header = |name| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v: &hyper::header::HeaderValue| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let host = header(hyper::header::HOST);
+    let authorization = header(hyper::header::AUTHORIZATION);
     let body = request.into_body().collect().await?.to_bytes().to_vec();
     let black_hole = state.black_hole.load(Ordering::SeqCst);
+    // Strict, as Go servers (Tempo, the Collector) are: userinfo in Host is a bad request.
+    let malformed_host = host.as_deref().is_some_and(|h| h.contains('@'));
     let status = if black_hole {
         0
+    } else if malformed_host {
+        400
     } else {
         let scripted = state.script.lock().unwrap().pop_front();
         scripted.unwrap_or_else(|| state.status.load(Ordering::SeqCst))
@@ -211,6 +228,8 @@ async fn handle(
         path,
         content_type,
         body,
+        host,
+        authorization,
         status,
     });
     state.arrived.notify_all();
