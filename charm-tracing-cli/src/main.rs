@@ -92,6 +92,24 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
     },
+    /// Deliver a buffer copied off a unit to a backend, as a hook would: oldest first, the
+    /// same status rules, one deadline. Exit 0 when nothing is left in it.
+    #[command(
+        after_help = "Example:\n  charm-tracing send buffer.raw --endpoint https://tempo:4318 --ca tempo-ca.pem\n"
+    )]
+    Send {
+        /// The buffer file (it is updated: what is delivered leaves it).
+        path: PathBuf,
+        /// The OTLP/HTTP endpoint (`/v1/traces` is appended).
+        #[arg(long)]
+        endpoint: String,
+        /// The PEM CA bundle to trust, for https.
+        #[arg(long, value_name = "FILE")]
+        ca: Option<PathBuf>,
+        /// The deadline for all network work, in seconds.
+        #[arg(long, default_value_t = 10.0, value_name = "S")]
+        timeout: f64,
+    },
     /// Show what a buffer holds: records and bytes against the limits, the oldest and newest
     /// record, damage, the outage state.
     #[command(
@@ -124,6 +142,12 @@ fn main() -> ExitCode {
             timeout,
         } => receive_traces(listen, out, wait_for, timeout),
         Command::Html { paths, output } => html_page(&paths, &output),
+        Command::Send {
+            path,
+            endpoint,
+            ca,
+            timeout,
+        } => send(&path, &endpoint, ca.as_deref(), timeout),
         Command::Status {
             path,
             max_events,
@@ -253,5 +277,61 @@ fn html_page(paths: &[PathBuf], output: &std::path::Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => fail(&format!("{}: {error}", output.display())),
+    }
+}
+
+/// The runtime's log lines (what delivery did), on stderr.
+struct StderrLogger;
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Debug
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            say!("{}", record.args());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+fn send(
+    path: &std::path::Path,
+    endpoint: &str,
+    ca: Option<&std::path::Path>,
+    timeout: f64,
+) -> ExitCode {
+    let timeout = match Duration::try_from_secs_f64(timeout) {
+        Ok(timeout) => timeout,
+        Err(error) => {
+            say!("charm-tracing: --timeout: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let records = match input::load(path) {
+        Ok(loaded) => loaded.records.len(),
+        Err(error) => return fail(&error),
+    };
+    static LOGGER: StderrLogger = StderrLogger;
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Debug);
+    }
+    if let Err(error) = charm_tracing_runtime::__cli::send_buffer(path, endpoint, ca, timeout) {
+        return fail(&error);
+    }
+    let left = input::load(path).map_or(0, |loaded| loaded.records.len());
+    if left == 0 {
+        say!(
+            "charm-tracing: all {records} record(s) of {} sent",
+            path.display()
+        );
+        ExitCode::SUCCESS
+    } else {
+        fail(&format!(
+            "{left} of {records} record(s) are still in {}",
+            path.display()
+        ))
     }
 }

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 use support::Hook;
+use support::receiver::Receiver;
 
 const BUFFER: &str = ".charm_tracing_buffer.raw";
 
@@ -517,4 +518,89 @@ fn html_draws_a_2000_span_trace() {
     let (dom, log) = load_in_browser(&page, &screenshot);
     assert!(!log.contains("Uncaught"), "{log}");
     assert_eq!(dom.matches("<details class=\"span").count(), 2000);
+}
+
+fn accepted_ids(receiver: &Receiver) -> Vec<String> {
+    receiver
+        .accepted_traces()
+        .iter()
+        .map(support::trace_id_of)
+        .collect()
+}
+
+#[test]
+fn send_delivers_a_copied_buffer_once_oldest_first() {
+    let (buffer, ids) = buffered(&["hooks/start", "hooks/install", "actions/do-backup"]);
+    let receiver = Receiver::start();
+    // The backend is down: nothing is lost, the exit code says so.
+    receiver.set_status(503);
+    let output = run(&[
+        "send",
+        buffer.to_str().unwrap(),
+        "--endpoint",
+        &receiver.endpoint(),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("3 of 3 record(s) are still in"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(accepted_ids(&receiver).is_empty());
+    // It is back: everything goes, once, oldest first.
+    receiver.set_status(200);
+    let output = run(&[
+        "send",
+        buffer.to_str().unwrap(),
+        "--endpoint",
+        &receiver.endpoint(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("all 3 record(s)"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(accepted_ids(&receiver), ids);
+    // Sent means gone from the buffer: a second send has nothing to send again.
+    let again = run(&[
+        "send",
+        buffer.to_str().unwrap(),
+        "--endpoint",
+        &receiver.endpoint(),
+    ]);
+    assert_eq!(accepted_ids(&receiver), ids, "{}", stderr(&again));
+}
+
+#[test]
+fn send_over_tls_trusts_only_the_given_ca() {
+    let (buffer, ids) = buffered(&["hooks/install"]);
+    let pki = support::pki::Pki::new("send");
+    let receiver = Receiver::start_tls(pki.server.clone());
+    let dir = buffer.parent().unwrap();
+    std::fs::create_dir_all(dir.join("other")).unwrap();
+    let wrong = support::pki::Pki::new("other").write_ca(&dir.join("other"));
+    let path = buffer.to_str().unwrap();
+    let endpoint = receiver.https_endpoint();
+    let output = run(&[
+        "send",
+        path,
+        "--endpoint",
+        &endpoint,
+        "--ca",
+        wrong.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(accepted_ids(&receiver).is_empty());
+    let ca = pki.write_ca(dir);
+    let output = run(&[
+        "send",
+        path,
+        "--endpoint",
+        &endpoint,
+        "--ca",
+        ca.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(accepted_ids(&receiver), ids);
 }

@@ -168,7 +168,7 @@ enum Whereabouts {
 pub(crate) fn deliver(plan: &DeliveryPlan, record: Vec<u8>) {
     let whereabouts = Cell::new(Whereabouts::Memory);
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &plan.buffer {
-        Some(buffer) => deliver_buffered(plan, buffer, record, &whereabouts),
+        Some(buffer) => deliver_buffered(plan, buffer, Some(record), &whereabouts),
         None => deliver_unbuffered(plan, record, None, plan.timeout),
     }));
     if run.is_err() {
@@ -243,10 +243,58 @@ fn deliver_unbuffered(plan: &DeliveryPlan, record: Vec<u8>, why: Option<String>,
     }
 }
 
+/// Delivers the buffer at `path` (a copy taken off a unit) to `endpoint`, trusting `ca` for
+/// https, under `timeout`, as a hook delivers its backlog; what happened is logged.
+pub(crate) fn send_file(
+    path: &std::path::Path,
+    endpoint: &str,
+    ca: Option<&std::path::Path>,
+    timeout: Duration,
+) -> Result<(), String> {
+    let path = std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let path = path
+        .to_str()
+        .ok_or_else(|| format!("{}: not a UTF-8 path", path.display()))?;
+    let config = CharmConfig {
+        buffer_path: Some(Box::leak(path.to_owned().into_boxed_str())),
+        // A copy is sent as it is: nothing evicted, nothing moved aside for its size.
+        buffer_max_events: u32::MAX,
+        buffer_max_size_mib: 1024,
+        export_timeout_ms: u64::try_from(timeout.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1),
+        ..CharmConfig::new("charm-tracing send")
+    };
+    let ctx = JujuContext::new("charm-tracing/0", "send");
+    let resolved = ResolvedEndpoint {
+        endpoint: endpoint.to_owned(),
+        verbatim: false,
+        cert: ca.map(|ca| crate::tls::CaCert::Path(ca.to_path_buf())),
+        cert_name: "--ca",
+        source: crate::endpoint_source::Source::Charm,
+    };
+    let plan = DeliveryPlan::new(&config, &ctx, Some(resolved));
+    if plan.target.is_none() {
+        return Err(format!(
+            "{endpoint:?} is not an http:// or https:// endpoint"
+        ));
+    }
+    deliver_backlog(&plan);
+    Ok(())
+}
+
+/// Delivers what a buffer holds, with no record of this process's own: `charm-tracing send`
+/// for a buffer copied off a unit. Every outcome is one log line, as for a hook.
+pub(crate) fn deliver_backlog(plan: &DeliveryPlan) {
+    if let Some(buffer) = &plan.buffer {
+        deliver_buffered(plan, buffer, None, &Cell::new(Whereabouts::Memory));
+    }
+}
+
 fn deliver_buffered(
     plan: &DeliveryPlan,
     buffer: &BufferFile,
-    record: Vec<u8>,
+    record: Option<Vec<u8>>,
     whereabouts: &Cell<Whereabouts>,
 ) {
     let end = Instant::now() + plan.timeout;
@@ -257,18 +305,25 @@ fn deliver_buffered(
                 "cannot use the buffer {} ({error})",
                 buffer.path().display()
             );
-            // The wait may have used the deadline: the direct attempt gets one of its own.
-            return deliver_unbuffered(plan, record, Some(why), plan.timeout);
+            match record {
+                // The wait may have used the deadline: the direct attempt gets one of its own.
+                Some(record) => return deliver_unbuffered(plan, record, Some(why), plan.timeout),
+                None => {
+                    log::error!("charm-tracing: {why}; nothing is sent");
+                    return;
+                }
+            }
         }
     };
     // Write-ahead: the record is on disk before any network I/O.
-    let (in_buffer, own) = match locked.append(&record) {
-        Ok(count) => {
+    let (in_buffer, own) = match record.map(|record| (locked.append(&record), record)) {
+        None => (locked.count(), None),
+        Some((Ok(count), record)) => {
             whereabouts.set(Whereabouts::Buffered);
             drop(record);
             (count, None)
         }
-        Err(error) => {
+        Some((Err(error), record)) => {
             let why = format!(
                 "could not buffer this hook's trace in {} ({error})",
                 buffer.path().display()

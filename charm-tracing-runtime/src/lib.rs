@@ -150,6 +150,24 @@ fn interned_method_name(self_type: &'static str, method: &'static str) -> &'stat
         })
 }
 
+/// What the `charm-tracing` command uses of the runtime. Not a public API.
+#[doc(hidden)]
+pub mod __cli {
+    use std::path::Path;
+    use std::time::Duration;
+
+    /// Delivers the buffer at `path` to `endpoint` as a hook delivers its backlog (oldest
+    /// first, the same status rules, one deadline), logging what happened through `log`.
+    pub fn send_buffer(
+        path: &Path,
+        endpoint: &str,
+        ca: Option<&Path>,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        crate::delivery::send_file(path, endpoint, ca, timeout)
+    }
+}
+
 /// What tests look at to check that nothing is left behind. Not a public API.
 #[doc(hidden)]
 pub mod __probe {
