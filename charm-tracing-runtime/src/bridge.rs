@@ -233,6 +233,8 @@ impl Drop for CharmSpan {
 ///     span.set_attribute(KeyValue::new("workload.version", "1.2"));
 ///     span.add_event("config rendered", vec![]);
 /// }
+/// // Outside a hook's session there is none.
+/// assert!(charm_tracing_runtime::current_span().is_none());
 /// ```
 pub fn current_span() -> Option<CharmSpan> {
     let session = session::current()?;

@@ -42,7 +42,7 @@ pub const DEFAULT_BUFFER_FILE_NAME: &str = ".charm_tracing_buffer.raw";
 pub const DEFAULT_EXPORT_TIMEOUT_MS: u64 = 1000;
 
 impl CharmConfig {
-    /// The defaults of SPEC §3 for a charm type named `charm_type`.
+    /// The defaults, for a charm type named `charm_type`.
     ///
     /// ```
     /// # use charm_tracing_runtime::CharmConfig;

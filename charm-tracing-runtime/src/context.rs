@@ -72,7 +72,7 @@ impl JujuContext {
         }
     }
 
-    /// Reads the context from the process environment (SPEC §5).
+    /// Reads the context from the process environment (`JUJU_*`).
     ///
     /// `JUJU_UNIT_NAME` and `JUJU_DISPATCH_PATH` are required; `JUJU_CHARM_DIR` defaults to
     /// the current directory.

@@ -1,4 +1,4 @@
-//! What happens to a hook's record at shutdown (SPEC §6): written ahead to the disk buffer,
+//! What happens to a hook's record at shutdown: written ahead to the disk buffer,
 //! then the buffer delivered oldest first, one POST per record, under one deadline.
 
 use crate::buffer::BufferFile;

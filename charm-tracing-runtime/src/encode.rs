@@ -16,7 +16,7 @@ use opentelemetry_proto::transform::common::tonic::Attributes;
 use opentelemetry_sdk::resource::TelemetryResourceDetector;
 use prost::Message;
 
-/// The resource attributes of every span of the hook (SPEC §4), with the SDK's
+/// The resource attributes of every span of the hook, with the SDK's
 /// `telemetry.sdk.*`.
 pub(crate) fn resource_attributes(
     service_name: &str,

@@ -1,4 +1,4 @@
-//! Where a hook's tracing endpoint comes from (SPEC §10), first match wins:
+//! Where a hook's tracing endpoint comes from, first match wins:
 //!
 //! 1. the charm's `tracing_endpoint` member, when it gives a non-empty endpoint (its
 //!    certificate: the charm's `server_cert`);
@@ -11,7 +11,7 @@
 //!    else `OTEL_EXPORTER_OTLP_CERTIFICATE` (a path).
 //!
 //! An empty variable counts as unset. The certificate always comes from the source of the
-//! endpoint, never from another one. The https rules (SPEC §6) are the same for every source.
+//! endpoint, never from another one. The https rules are the same for every source.
 
 use crate::tls::CaCert;
 use std::path::PathBuf;

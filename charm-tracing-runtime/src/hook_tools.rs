@@ -136,7 +136,10 @@ impl HookTools {
     /// Tools with the default limit (5 s).
     ///
     /// ```
-    /// let _tools = charm_tracing_runtime::relation::HookTools::new();
+    /// use charm_tracing_runtime::relation::HookTools;
+    ///
+    /// // Any executable on `PATH` runs as a hook tool; its stdout is the answer.
+    /// assert_eq!(HookTools::new().run("echo", ["true"]).unwrap(), "true\n");
     /// ```
     pub fn new() -> Self {
         HookTools {
@@ -148,7 +151,10 @@ impl HookTools {
     /// Tools taken from `dir` instead of `PATH`.
     ///
     /// ```
-    /// let _tools = charm_tracing_runtime::relation::HookTools::new().with_dir("/var/lib/juju/tools/unit-shop-0");
+    /// use charm_tracing_runtime::relation::{HookToolError, HookTools};
+    ///
+    /// let tools = HookTools::new().with_dir("/nonexistent/juju/tools");
+    /// assert!(matches!(tools.run("is-leader", ["--format=json"]), Err(HookToolError::NotFound { .. })));
     /// ```
     pub fn with_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
         self.dir = Some(dir.into());
@@ -158,8 +164,11 @@ impl HookTools {
     /// Tools killed after `timeout`.
     ///
     /// ```
-    /// # use std::time::Duration;
-    /// let _tools = charm_tracing_runtime::relation::HookTools::new().with_timeout(Duration::from_millis(500));
+    /// use charm_tracing_runtime::relation::{HookToolError, HookTools};
+    /// use std::time::Duration;
+    ///
+    /// let tools = HookTools::new().with_timeout(Duration::from_millis(50));
+    /// assert!(matches!(tools.run("sleep", ["5"]), Err(HookToolError::TimedOut { .. })));
     /// ```
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;

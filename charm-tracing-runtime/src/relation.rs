@@ -348,7 +348,7 @@ fn parse_receivers(raw: &str) -> Result<Vec<Receiver>, String> {
         .collect()
 }
 
-/// The `(endpoint, cert)` for `#[trace_charm]` from the tracing relation (SPEC §7):
+/// The `(endpoint, cert)` for `#[trace_charm]` from the tracing relation:
 /// `(None, None)` when not ready, when `otlp_http` was not requested or not published, or
 /// on a non-leader's permission error; for https, the cert only if `cert_path` exists (else
 /// `(None, None)`); for http, `(endpoint, None)`.

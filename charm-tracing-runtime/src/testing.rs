@@ -395,9 +395,16 @@ impl Trace {
     /// The children of `span`, by start time.
     ///
     /// ```
-    /// # use charm_tracing_runtime::testing::Trace;
-    /// # let trace = Trace { trace_id: String::new(), resource: vec![], scope: String::new(), spans: vec![] };
-    /// if let Some(root) = trace.root() { let _ = trace.children(root); }
+    /// # use charm_tracing_runtime::testing::{CapturedSpan, SpanStatus, Trace};
+    /// let span = |name: &str, id: &str, parent: Option<&str>| CapturedSpan {
+    ///     name: name.into(), trace_id: "ab".into(), span_id: id.into(),
+    ///     parent_span_id: parent.map(Into::into), kind: "INTERNAL".into(),
+    ///     status: SpanStatus::Unset, attributes: vec![], events: vec![],
+    ///     start_unix_nano: 0, end_unix_nano: 0 };
+    /// let trace = Trace { trace_id: "ab".into(), resource: vec![], scope: String::new(),
+    ///     spans: vec![span("child", "02", Some("01")), span("root", "01", None)] };
+    /// let root = trace.root().unwrap();
+    /// assert_eq!(trace.children(root)[0].name, "child");
     /// ```
     pub fn children(&self, span: &CapturedSpan) -> Vec<&CapturedSpan> {
         let mut children: Vec<_> = self
