@@ -612,3 +612,17 @@ fn a_panic_in_delivery_after_the_write_ahead_says_the_trace_is_in_the_buffer() {
         vec![output.trace_id().unwrap(), later.trace_id().unwrap()]
     );
 }
+
+#[test]
+fn a_dangling_symlink_at_the_buffer_path_creates_nothing_elsewhere() {
+    let outside_dir = fresh_charm_dir();
+    let target = outside_dir.join("created-by-a-root-hook");
+    let dir = fresh_charm_dir();
+    std::os::unix::fs::symlink(&target, dir.join(BUFFER)).unwrap();
+    let receiver = Receiver::start();
+    let output = shop(&dir, Some(&receiver.endpoint()));
+    assert_eq!(output.code(), 0, "{}", output.stderr());
+    assert!(!target.exists(), "no file was created through the link");
+    // The trace still went out, directly.
+    assert_eq!(accepted_ids(&receiver), vec![output.trace_id().unwrap()]);
+}

@@ -7,6 +7,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use std::path::Path;
 
+/// What [`Loaded::kind`] says of a charm-tracing buffer.
+pub const BUFFER: &str = "charm-tracing buffer";
+
 /// The most a file is read into memory: a buffer is at most a few tens of MiB.
 const READ_LIMIT: u64 = 256 * 1024 * 1024;
 
@@ -46,7 +49,7 @@ pub fn load(path: &Path) -> Result<Loaded, String> {
         });
         return Ok(Loaded {
             records: records.0,
-            kind: "charm-tracing buffer",
+            kind: BUFFER,
             damage: join(damage, records.1),
             bytes: size,
         });
@@ -88,6 +91,11 @@ fn join(first: Option<String>, undecodable: usize) -> Option<String> {
 
 fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
     use std::io::Read;
+    let metadata = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !metadata.is_file() {
+        // A FIFO or a device would block or never end.
+        return Err(format!("{}: not a regular file", path.display()));
+    }
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut bytes = Vec::new();
     file.take(READ_LIMIT + 1)

@@ -311,7 +311,14 @@ fn send(
         }
     };
     let records = match input::load(path) {
-        Ok(loaded) => loaded.records.len(),
+        Ok(loaded) if loaded.kind == input::BUFFER => loaded.records.len(),
+        Ok(loaded) => {
+            return fail(&format!(
+                "{}: {}, not a charm-tracing buffer: `send` delivers buffers only",
+                path.display(),
+                loaded.kind
+            ));
+        }
         Err(error) => return fail(&error),
     };
     static LOGGER: StderrLogger = StderrLogger;
@@ -321,7 +328,13 @@ fn send(
     if let Err(error) = charm_tracing_runtime::__cli::send_buffer(path, endpoint, ca, timeout) {
         return fail(&error);
     }
-    let left = input::load(path).map_or(0, |loaded| loaded.records.len());
+    // Everything delivered: the runtime removes the emptied buffer.
+    let left = match input::load(path) {
+        Ok(loaded) if loaded.kind == input::BUFFER => loaded.records.len(),
+        Ok(_) => return fail(&format!("{} is no longer a buffer", path.display())),
+        Err(_) if !path.exists() => 0,
+        Err(error) => return fail(&error),
+    };
     if left == 0 {
         say!(
             "charm-tracing: all {records} record(s) of {} sent",

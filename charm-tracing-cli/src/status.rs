@@ -51,9 +51,20 @@ pub fn report(path: &Path, loaded: &Loaded, limits: Limits) -> String {
         loaded.damage.as_deref().unwrap_or("none")
     );
     let state = sibling(path, ".state");
-    match std::fs::read(&state) {
+    let read_state = || -> std::io::Result<Vec<u8>> {
+        use std::io::Read;
+        if !std::fs::metadata(&state)?.is_file() {
+            return Err(std::io::ErrorKind::InvalidInput.into());
+        }
+        let mut bytes = Vec::new();
+        std::fs::File::open(&state)?
+            .take(1024)
+            .read_to_end(&mut bytes)?;
+        Ok(bytes)
+    };
+    match read_state() {
         Ok(bytes) => {
-            let text = String::from_utf8_lossy(&bytes[..bytes.len().min(1024)]).into_owned();
+            let text = String::from_utf8_lossy(&bytes).into_owned();
             let _ = writeln!(out, "outage:   {}: {}", state.display(), text.trim());
         }
         Err(_) => {

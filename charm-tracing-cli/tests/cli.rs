@@ -604,3 +604,51 @@ fn send_over_tls_trusts_only_the_given_ca() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(accepted_ids(&receiver), ids);
 }
+
+#[test]
+fn send_refuses_what_is_not_a_buffer_and_leaves_it_alone() {
+    let (buffer, _) = buffered(&["hooks/start"]);
+    let bytes = std::fs::read(&buffer).unwrap();
+    let body = buffer.with_extension("pb");
+    std::fs::write(&body, format::parse(&bytes).records[0]).unwrap();
+    let receiver = Receiver::start();
+    let output = run(&[
+        "send",
+        body.to_str().unwrap(),
+        "--endpoint",
+        &receiver.endpoint(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("not a charm-tracing buffer"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        std::fs::read(&body).unwrap(),
+        format::parse(&bytes).records[0]
+    );
+    assert!(receiver.requests().is_empty());
+}
+
+#[test]
+fn view_refuses_a_fifo_at_once() {
+    let dir = support::fresh_charm_dir();
+    let fifo = dir.join("fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = std::time::Instant::now();
+    let output = run(&["view", fifo.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("not a regular file"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}

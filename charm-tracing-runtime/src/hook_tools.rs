@@ -260,7 +260,14 @@ impl HookTools {
             }
         };
         *exit_code = status.code();
-        let remaining = || deadline.saturating_duration_since(Instant::now());
+        // The tool has exited: what it wrote is in the pipes now. Wait a moment for the
+        // readers, not the rest of the tool's limit: a pipe still open past that is held by
+        // something the tool started.
+        let remaining = || {
+            deadline
+                .saturating_duration_since(Instant::now())
+                .min(READER_GRACE)
+        };
         let mut stdout_bytes = stdout.recv_timeout(remaining());
         let mut stderr_bytes = stderr.recv_timeout(remaining());
         if stdout_bytes.is_err() || stderr_bytes.is_err() {

@@ -240,7 +240,11 @@ impl Log for JujuLogger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let message = record.args().to_string();
+        // A `Display` in the arguments that fails must not panic the hook.
+        let mut message = String::new();
+        if std::fmt::write(&mut message, *record.args()).is_err() {
+            message.push_str(" <a value in this message could not be formatted>");
+        }
         if !self.send(juju_level(record.level()), &message) {
             stderr_line(record.level(), record.target(), &message);
         }
@@ -329,6 +333,26 @@ impl Filter {
 
 #[cfg(test)]
 mod tests {
+
+    struct Unprintable;
+    impl std::fmt::Display for Unprintable {
+        fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            Err(std::fmt::Error)
+        }
+    }
+
+    #[test]
+    fn a_message_that_cannot_be_formatted_does_not_panic() {
+        use log::Log as _;
+        let logger = JujuLogger::from_env();
+        logger.log(
+            &log::Record::builder()
+                .args(format_args!("value: {}", Unprintable))
+                .level(log::Level::Error)
+                .target("test")
+                .build(),
+        );
+    }
     use super::*;
 
     #[test]

@@ -32,9 +32,12 @@ pub(crate) fn install_hook() {
                     stacktrace: Some(crate::stack::render(&location, &frames)),
                 };
                 if cfg!(panic = "abort") {
-                    // No unwinding follows: the process ends when this hook returns. End the
-                    // session now, the panic marked where it started and on the root.
+                    // No unwinding follows: the process ends when this hook returns. The
+                    // usual panic message first, then the session ends, the panic marked
+                    // where it started and on the root.
+                    previous(info);
                     end_session_before_abort(&record);
+                    return;
                 }
                 let _ = LAST_PANIC.try_with(|slot| {
                     if let Ok(mut slot) = slot.try_borrow_mut() {

@@ -26,10 +26,11 @@ pub(crate) fn capture() -> Vec<usize> {
     }
 }
 
-/// The executable's function symbols, sorted by address, and where it is loaded.
+/// The executable's function symbols, sorted by address, and where it is loaded. The names
+/// point into the executable, mapped (not read): only the symbol table's pages are touched.
 struct Symbols {
     base: usize,
-    functions: Vec<(u64, String)>,
+    functions: Vec<(u64, &'static str)>,
 }
 
 fn symbols() -> Option<&'static Symbols> {
@@ -40,12 +41,16 @@ fn symbols() -> Option<&'static Symbols> {
 fn load_symbols() -> Option<Symbols> {
     use object::{Object, ObjectSymbol, SymbolKind};
     let base = object_base(symbols as *const () as usize)?.0;
-    let bytes = std::fs::read("/proc/self/exe").ok()?;
-    let file = object::File::parse(bytes.as_slice()).ok()?;
-    let mut functions: Vec<(u64, String)> = file
+    let file = std::fs::File::open("/proc/self/exe").ok()?;
+    // SAFETY: the running executable is not modified while it runs (the kernel refuses
+    // writes to it, ETXTBSY); the mapping is read-only and kept for the process's life.
+    let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+    let bytes: &'static [u8] = Box::leak(Box::new(map));
+    let file = object::File::parse(bytes).ok()?;
+    let mut functions: Vec<(u64, &'static str)> = file
         .symbols()
         .filter(|s| s.kind() == SymbolKind::Text && s.address() != 0)
-        .filter_map(|s| Some((s.address(), s.name().ok()?.to_owned())))
+        .filter_map(|s| Some((s.address(), s.name().ok()?)))
         .collect();
     functions.sort_unstable_by_key(|(address, _)| *address);
     Some(Symbols { base, functions })

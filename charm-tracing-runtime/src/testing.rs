@@ -437,30 +437,46 @@ impl Trace {
     /// assert!(trace.walk().is_empty());
     /// ```
     pub fn walk(&self) -> Vec<(usize, &CapturedSpan)> {
-        let ids: std::collections::HashSet<&str> =
-            self.spans.iter().map(|s| s.span_id.as_str()).collect();
-        let mut children: std::collections::HashMap<&str, Vec<&CapturedSpan>> =
-            std::collections::HashMap::new();
+        use std::collections::HashMap;
+        // By index, so that a trace read from anywhere (duplicate ids, a parent cycle) still
+        // gives every span exactly once.
+        let mut first: HashMap<&str, usize> = HashMap::new();
+        for (index, span) in self.spans.iter().enumerate() {
+            first.entry(span.span_id.as_str()).or_insert(index);
+        }
+        let mut children: HashMap<usize, Vec<usize>> = HashMap::new();
         let mut roots = Vec::new();
-        for span in &self.spans {
-            match span.parent_span_id.as_deref() {
-                Some(parent) if ids.contains(parent) => {
-                    children.entry(parent).or_default().push(span);
-                }
-                _ => roots.push(span),
+        for (index, span) in self.spans.iter().enumerate() {
+            match span.parent_span_id.as_deref().and_then(|p| first.get(p)) {
+                Some(&parent) if parent != index => children.entry(parent).or_default().push(index),
+                _ => roots.push(index),
             }
         }
-        let by_start = |spans: &mut Vec<&CapturedSpan>| spans.sort_by_key(|s| s.start_unix_nano);
-        by_start(&mut roots);
-        children.values_mut().for_each(by_start);
+        let start = |index: &usize| self.spans[*index].start_unix_nano;
+        roots.sort_by_key(start);
+        children
+            .values_mut()
+            .for_each(|kids| kids.sort_by_key(start));
+        let mut visited = vec![false; self.spans.len()];
         let mut order = Vec::with_capacity(self.spans.len());
-        let mut stack: Vec<(usize, &CapturedSpan)> =
-            roots.into_iter().rev().map(|s| (0, s)).collect();
-        while let Some((depth, span)) = stack.pop() {
-            order.push((depth, span));
-            if let Some(kids) = children.get(span.span_id.as_str()) {
-                stack.extend(kids.iter().rev().map(|kid| (depth + 1, *kid)));
+        let mut visit = |from: usize| {
+            let mut stack = vec![(0, from)];
+            while let Some((depth, index)) = stack.pop() {
+                if std::mem::replace(&mut visited[index], true) {
+                    continue;
+                }
+                order.push((depth, &self.spans[index]));
+                if let Some(kids) = children.get(&index) {
+                    stack.extend(kids.iter().rev().map(|kid| (depth + 1, *kid)));
+                }
             }
+        };
+        for root in roots {
+            visit(root);
+        }
+        // Spans in a parent cycle reach no root: each cycle is shown from its earliest span.
+        for index in 0..self.spans.len() {
+            visit(index);
         }
         order
     }
@@ -565,5 +581,48 @@ impl Trace {
             }
         }
         split
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(id: &str, parent: Option<&str>, start: u64) -> CapturedSpan {
+        CapturedSpan {
+            name: format!("s{id}"),
+            trace_id: "ab".into(),
+            span_id: id.into(),
+            parent_span_id: parent.map(Into::into),
+            kind: "INTERNAL".into(),
+            status: SpanStatus::Unset,
+            attributes: vec![],
+            events: vec![],
+            start_unix_nano: start,
+            end_unix_nano: start,
+        }
+    }
+
+    #[test]
+    fn walking_hostile_traces_shows_every_span_once() {
+        // A parent cycle (2 <-> 3), a duplicate id (4 twice), a span that is its own parent.
+        let spans = vec![
+            span("1", None, 0),
+            span("2", Some("3"), 1),
+            span("3", Some("2"), 2),
+            span("4", Some("1"), 3),
+            span("4", Some("1"), 4),
+            span("5", Some("4"), 5),
+            span("6", Some("6"), 6),
+        ];
+        let trace = Trace {
+            trace_id: "ab".into(),
+            resource: vec![],
+            scope: String::new(),
+            spans,
+        };
+        let walked = trace.walk();
+        assert_eq!(walked.len(), trace.spans.len());
+        assert_eq!(trace.tree(), "s1\n  s4\n    s5\n  s4\ns6\ns2\n  s3\n");
     }
 }

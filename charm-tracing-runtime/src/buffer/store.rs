@@ -372,10 +372,24 @@ impl LockedBuffer<'_> {
             self.rewrite_frames(&layout.frames[keep_from..], Some(&framed))?;
             return Ok(count);
         }
-        let mut file = self.dir.open_at(
+        // An existing buffer is opened as named (a link onto storage works); a new one is
+        // created without following a link, so a dangling link planted at the buffer's name
+        // never makes this hook create a file elsewhere.
+        let mut file = match self.dir.open_at(
             &self.name,
-            libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_NONBLOCK,
-        )?;
+            libc::O_WRONLY | libc::O_APPEND | libc::O_NONBLOCK,
+        ) {
+            Err(error) if error.kind() == io::ErrorKind::NotFound => self.dir.open_at(
+                &self.name,
+                libc::O_WRONLY
+                    | libc::O_APPEND
+                    | libc::O_NONBLOCK
+                    | libc::O_CREAT
+                    | libc::O_EXCL
+                    | libc::O_NOFOLLOW,
+            )?,
+            other => other?,
+        };
         if layout.valid_len == 0 {
             let mut first = format::header().to_vec();
             first.extend_from_slice(&framed);
