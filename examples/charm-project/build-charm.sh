@@ -14,7 +14,10 @@ out=${1:-"$here/build/charm"}
 profile=${CHARM_PROFILE:-release}
 target_dir=${CARGO_TARGET_DIR:-"$here/target"}
 
-cargo build --locked --profile "$profile" --manifest-path "$here/Cargo.toml" \
+# Not --locked: Cargo.lock pins the crates.io dependencies, and cargo adds to it what the
+# path dependency on charm-tracing (this repository) has come to need. A charm depending on
+# a published charm-tracing would build --locked.
+cargo build --profile "$profile" --manifest-path "$here/Cargo.toml" \
     --target-dir "$target_dir" --bin rust-shop-charm
 
 case "$profile" in
