@@ -65,7 +65,8 @@ pub fn report(path: &Path, loaded: &Loaded, limits: Limits) -> String {
     match read_state() {
         Ok(bytes) => {
             let text = String::from_utf8_lossy(&bytes).into_owned();
-            let _ = writeln!(out, "outage:   {}: {}", state.display(), text.trim());
+            let fields: Vec<&str> = text.lines().skip(1).collect();
+            let _ = writeln!(out, "outage:   {} ({})", fields.join("; "), state.display());
         }
         Err(_) => {
             let _ = writeln!(

@@ -652,3 +652,24 @@ fn view_refuses_a_fifo_at_once() {
     );
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[test]
+fn status_shows_a_recorded_outage() {
+    let (buffer, _) = buffered(&["hooks/start"]);
+    let black_hole = Receiver::start();
+    black_hole.set_black_hole(true);
+    // A hook that runs into the deadline records the outage next to the buffer.
+    Hook::in_dir("shop_charm", "hooks/start", buffer.parent().unwrap())
+        .env("SHOP_TRACING_ENDPOINT", black_hole.endpoint())
+        .run();
+    let text = stdout(&run(&["status", buffer.to_str().unwrap()]));
+    let line = text.lines().find(|l| l.starts_with("outage:")).unwrap();
+    assert!(
+        line.contains(&format!("endpoint={}/v1/traces", black_hole.endpoint())),
+        "{line}"
+    );
+    assert!(
+        line.contains("backoff_ms=5000") && line.contains("no answer within"),
+        "{line}"
+    );
+}

@@ -360,6 +360,24 @@ fn deliver_buffered(
         );
         return;
     }
+    // A backend that ran into the deadline recently is left alone until its backoff ends,
+    // unless this hook's own trace is not in the buffer (then it must try now).
+    let outage = locked
+        .read_sidecar(crate::outage::SUFFIX)
+        .and_then(|text| crate::outage::Outage::parse(&text));
+    let now_ms = crate::outage::now_unix_ms();
+    if own.is_none()
+        && let Some(outage) = outage.as_ref().filter(|o| o.holds(target.url(), now_ms))
+    {
+        log::info!(
+            "charm-tracing: {} did not answer within the deadline recently ({}); not trying \
+             again for {} s: 0 delivered, 0 dropped, {in_buffer} trace(s) kept in the buffer",
+            target.url(),
+            outage.error,
+            (outage.until_unix_ms - now_ms).div_ceil(1000)
+        );
+        return;
+    }
     let loaded_backlog = Cell::new(None);
     let load = || {
         let mut records: Vec<Bytes> = match locked.read_all() {
@@ -382,6 +400,7 @@ fn deliver_buffered(
     let backlog = loaded_backlog.get().unwrap_or(in_buffer);
     let tally = Tally::of(&report, backlog, own.is_some());
     log_report(target, &report, &tally, own_why);
+    record_outage(&locked, target, &report, outage.as_ref());
     if tally.backlog_done == 0 {
         return;
     }
@@ -429,6 +448,34 @@ impl Tally {
             backlog_done,
             own,
         }
+    }
+}
+
+/// After an attempt: a timeout starts (or lengthens) an outage; an attempt that reached the
+/// backend ends it; a quick failure (refused, a 5xx, TLS) leaves it as it was.
+fn record_outage(
+    locked: &crate::buffer::LockedBuffer<'_>,
+    target: &Target,
+    report: &Report,
+    previous: Option<&crate::outage::Outage>,
+) {
+    use crate::outage::{Outage, SUFFIX};
+    match &report.stop {
+        Some(stop @ Stop::Timeout(_)) => {
+            let outage = Outage::after_timeout(
+                previous,
+                target.url(),
+                stop.to_string(),
+                crate::outage::now_unix_ms(),
+            );
+            if let Err(error) = locked.write_sidecar(SUFFIX, &outage.render()) {
+                log::debug!("charm-tracing: could not record the outage ({error})");
+            }
+        }
+        None | Some(Stop::Unavailable(_) | Stop::Refused(_)) if previous.is_some() => {
+            locked.remove_sidecar(SUFFIX);
+        }
+        _ => {}
     }
 }
 

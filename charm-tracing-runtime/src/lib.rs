@@ -29,6 +29,7 @@ mod hook;
 mod hook_tool_span;
 mod hook_tools;
 pub mod juju_log;
+mod outage;
 pub mod outcome;
 mod panics;
 mod record;

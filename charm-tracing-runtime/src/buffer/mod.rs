@@ -4,4 +4,4 @@
 pub mod format;
 mod store;
 
-pub(crate) use store::BufferFile;
+pub(crate) use store::{BufferFile, LockedBuffer};

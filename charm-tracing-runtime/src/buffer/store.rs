@@ -247,6 +247,46 @@ impl LockedBuffer<'_> {
         &self.buffer.path
     }
 
+    /// The small file next to the buffer named `<buffer>{suffix}` (the outage state), if it is
+    /// a regular file of at most 4 KiB; never through a symlink.
+    pub(crate) fn read_sidecar(&self, suffix: &str) -> Option<String> {
+        use std::io::Read;
+        let name = suffixed(&self.name, suffix);
+        let file = self
+            .dir
+            .open_at(&name, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .ok()?;
+        let metadata = file.metadata().ok()?;
+        if !metadata.is_file() || metadata.len() > 4096 {
+            return None;
+        }
+        let mut text = String::new();
+        file.take(4096).read_to_string(&mut text).ok()?;
+        Some(text)
+    }
+
+    /// Replaces `<buffer>{suffix}` with `contents` (a temp file renamed over it).
+    pub(crate) fn write_sidecar(&self, suffix: &str, contents: &str) -> io::Result<()> {
+        let name = suffixed(&self.name, suffix);
+        let temp = suffixed(&self.name, &format!("{TEMP_INFIX}{}", random_suffix()));
+        let written = self
+            .dir
+            .create_new(&temp)
+            .and_then(|mut file| file.write_all(contents.as_bytes()));
+        match written.and_then(|()| self.dir.rename(&temp, &name)) {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                let _ = self.dir.unlink(&temp);
+                Err(error)
+            }
+        }
+    }
+
+    /// Removes `<buffer>{suffix}`, if there.
+    pub(crate) fn remove_sidecar(&self, suffix: &str) {
+        let _ = self.dir.unlink(&suffixed(&self.name, suffix));
+    }
+
     /// Temp files are only written under the lock: any there now were left by a killed hook.
     fn remove_stale_temps(&self, parent: &Path) {
         let prefix = suffixed(&self.name, TEMP_INFIX);
