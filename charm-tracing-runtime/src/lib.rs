@@ -14,54 +14,37 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 
-mod bridge;
-pub mod buffer;
-mod clock;
-mod config;
-mod context;
-mod delivery;
-mod enabled;
-mod encode;
-mod endpoint_source;
-mod event_kind;
-mod exit;
-mod hook;
-mod hook_tool_span;
-mod hook_tools;
-pub mod juju_log;
-mod outage;
-pub mod outcome;
-mod panics;
-mod record;
-pub mod relation;
-mod session;
-pub mod span;
-mod stack;
+mod collect;
+mod export;
+mod juju;
+mod lifecycle;
 pub mod testing;
-mod tls;
-mod trace_parent;
-#[cfg(feature = "tracing")]
-mod tracing_layer;
-mod transport;
 
-pub use bridge::{CharmSpan, current_span};
-pub use config::{
+pub use collect::{outcome, span};
+pub use export::buffer;
+pub use juju::{juju_log, relation};
+
+pub use collect::bridge::{CharmSpan, current_span};
+pub use collect::enabled::{DisabledGuard, disabled, is_enabled};
+pub use collect::record::ErrorInfo;
+pub use collect::session::shutdown;
+#[cfg(feature = "tracing")]
+pub use collect::tracing_layer::{CharmTracingLayer, tracing_layer};
+pub use juju::context::{ContextError, Event, JujuContext};
+pub use juju::event_kind::{
+    EventKind, Lifecycle, PebbleEvent, RelationEvent, SecretEvent, StorageEvent,
+};
+pub use juju::hook_tool_span::{ARGS_RECORDED_FOR, hook_tool};
+pub use juju::hook_tools::HookToolError;
+pub use lifecycle::config::{
     CertValue, CharmConfig, EndpointValue, TraceCharmArgumentsGoOnTheStructOrOnTheImplNotBoth,
     TraceCharmConfig, TraceCharmGoesOnOneImplBlock, start_charm_session,
 };
-pub use context::{ContextError, Event, JujuContext};
-pub use enabled::{DisabledGuard, disabled, is_enabled};
-pub use event_kind::{EventKind, Lifecycle, PebbleEvent, RelationEvent, SecretEvent, StorageEvent};
-pub use hook::{
+pub use lifecycle::hook::{
     AsyncCharm, Charm, HandlerError, emit, hook_exit_code, juju_context_or_exit_code, main,
     main_async,
 };
-pub use hook_tool_span::{ARGS_RECORDED_FOR, hook_tool};
-pub use hook_tools::HookToolError;
-pub use record::ErrorInfo;
-pub use session::{shutdown, start_session};
-#[cfg(feature = "tracing")]
-pub use tracing_layer::{CharmTracingLayer, tracing_layer};
+pub use lifecycle::start::start_session;
 
 /// Calls `f`; generated code wraps a traced body in it so that `return` and `?` keep their
 /// meaning and the closure is `FnOnce`.
@@ -165,7 +148,7 @@ pub mod __cli {
         ca: Option<&Path>,
         timeout: Duration,
     ) -> Result<(), String> {
-        crate::delivery::send_file(path, endpoint, ca, timeout)
+        crate::export::delivery::send_file(path, endpoint, ca, timeout)
     }
 }
 
@@ -174,17 +157,17 @@ pub mod __cli {
 pub mod __probe {
     /// Sessions open in the process.
     pub fn open_sessions() -> u32 {
-        crate::session::open_sessions()
+        crate::collect::session::open_sessions()
     }
 
     /// Frames on this thread's span stack.
     pub fn stack_depth() -> usize {
-        crate::span::depth()
+        crate::collect::span::depth()
     }
 
     /// Test-harness sessions carried onto this thread.
     pub fn carried_sessions() -> usize {
-        crate::session::carried_here()
+        crate::collect::session::carried_here()
     }
 }
 
@@ -196,12 +179,12 @@ pub mod __bench {
 
     /// A buffer file, used the way a hook uses it.
     #[derive(Debug)]
-    pub struct Buffer(crate::buffer::BufferFile);
+    pub struct Buffer(crate::export::buffer::BufferFile);
 
     impl Buffer {
         /// A buffer at `path` with these limits.
         pub fn new(path: PathBuf, max_events: u32, max_size_mib: u32) -> Self {
-            Buffer(crate::buffer::BufferFile::new(
+            Buffer(crate::export::buffer::BufferFile::new(
                 path,
                 max_events,
                 max_size_mib,

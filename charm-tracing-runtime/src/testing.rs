@@ -4,9 +4,9 @@
 //! parallel never see each other's spans, and nothing touches the network or the
 //! environment.
 
-use crate::context::JujuContext;
-use crate::hook::{self, AsyncCharm, Charm, HandlerError, HookResult};
-use crate::session::{self, HarnessSlot, Session};
+use crate::collect::session::{self, HarnessSlot, Session};
+use crate::juju::context::JujuContext;
+use crate::lifecycle::hook::{self, AsyncCharm, Charm, HandlerError, HookResult};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
@@ -146,10 +146,17 @@ fn hook_run(result: HookResult, session: Option<Arc<Session>>) -> HookRun {
     let outcome = match result {
         Ok(Ok(())) => HookOutcome::Succeeded,
         Ok(Err(error)) => HookOutcome::Failed(error),
-        Err(panic) => HookOutcome::Panicked(crate::panics::payload_message(panic.as_ref())),
+        Err(panic) => {
+            HookOutcome::Panicked(crate::collect::panics::payload_message(panic.as_ref()))
+        }
     };
     let trace = session
-        .and_then(|s| s.captured())
+        .and_then(|s| {
+            s.sink()
+                .as_any()
+                .downcast_ref::<crate::export::capture::Capture>()
+                .and_then(crate::export::capture::Capture::take)
+        })
         .and_then(|bytes| ExportTraceServiceRequest::decode(bytes.as_slice()).ok())
         .map(|request| Trace::from_request(&request));
     HookRun { outcome, trace }

@@ -1,10 +1,10 @@
 //! Running one hook: construct the charm, dispatch the event inside its span, shut down.
 
-use crate::context::{Event, JujuContext};
-use crate::outcome::handler_error_info;
-use crate::outcome::{Outcome, ViewHandlerError as _};
-use crate::session;
-use crate::span::{self, AsyncSpan};
+use crate::collect::outcome::handler_error_info;
+use crate::collect::outcome::{Outcome, ViewHandlerError as _};
+use crate::collect::session;
+use crate::collect::span::{self, AsyncSpan};
+use crate::juju::context::{Event, JujuContext};
 use std::any::Any;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -149,7 +149,7 @@ pub fn hook_exit_code(event: &Event, result: Result<(), HandlerError>) -> ExitCo
             eprintln!(
                 "{} hook failed: {}",
                 event.name(),
-                crate::outcome::display_or_placeholder(&error)
+                crate::collect::outcome::display_or_placeholder(&error)
             );
             ExitCode::FAILURE
         }
@@ -162,10 +162,10 @@ pub(crate) fn run_hook<C: Charm>(
     ctor: impl FnOnce(JujuContext) -> C,
 ) -> HookResult {
     let event = ctx.event();
-    session::set_pending_context(Some(ctx.clone()));
+    crate::lifecycle::start::set_pending_context(Some(ctx.clone()));
     let result = catch_unwind(AssertUnwindSafe(|| {
         let mut charm = ctor(ctx);
-        session::set_pending_context(None);
+        crate::lifecycle::start::set_pending_context(None);
         dispatch(&mut charm, &event)
     }));
     end_hook(&result);
@@ -178,9 +178,9 @@ pub(crate) async fn run_hook_async<C: AsyncCharm>(
     ctor: impl FnOnce(JujuContext) -> C,
 ) -> HookResult {
     let event = ctx.event();
-    session::set_pending_context(Some(ctx.clone()));
+    crate::lifecycle::start::set_pending_context(Some(ctx.clone()));
     let constructed = catch_unwind(AssertUnwindSafe(|| ctor(ctx)));
-    session::set_pending_context(None);
+    crate::lifecycle::start::set_pending_context(None);
     let result = match constructed {
         Ok(mut charm) => CatchUnwind::new(dispatch_async(&mut charm, &event)).await,
         Err(panic) => Err(panic),
@@ -191,11 +191,11 @@ pub(crate) async fn run_hook_async<C: AsyncCharm>(
 
 /// After the handler: marks the root failed if the hook failed, then ends the session.
 fn end_hook(result: &HookResult) {
-    session::set_pending_context(None);
+    crate::lifecycle::start::set_pending_context(None);
     if let Some(session) = session::current() {
         match result {
             Ok(Err(error)) => session.fail_root(&handler_error_info(error.as_ref())),
-            Err(_) => session.fail_root(&crate::panics::current_panic()),
+            Err(_) => session.fail_root(&crate::collect::panics::current_panic()),
             Ok(Ok(())) => {}
         }
     }

@@ -175,7 +175,7 @@ fn suffixed(name: &CStr, suffix: &str) -> CString {
 fn random_suffix() -> String {
     format!(
         "{:016x}",
-        u64::from_be_bytes(crate::session::new_span_id().to_bytes())
+        u64::from_be_bytes(crate::collect::session::new_span_id().to_bytes())
     )
 }
 

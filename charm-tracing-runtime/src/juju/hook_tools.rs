@@ -190,7 +190,7 @@ impl HookTools {
     {
         let args: Vec<std::ffi::OsString> =
             args.into_iter().map(|a| a.as_ref().to_owned()).collect();
-        let span = crate::hook_tool_span::HookToolSpan::start(tool, &args);
+        let span = crate::juju::hook_tool_span::HookToolSpan::start(tool, &args);
         let mut exit_code = None;
         let result = self.run_untraced(tool, &args, &mut exit_code);
         span.end(exit_code, result.as_ref().err());

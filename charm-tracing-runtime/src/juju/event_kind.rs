@@ -2,7 +2,7 @@
 //! catches typos ([`Event::typed`]); [`Event::matches`] for string names, with a loud line for
 //! a name no Juju event can have.
 
-use crate::context::Event;
+use crate::juju::context::Event;
 
 /// A relation event's suffix: `<relation>-relation-<kind>`.
 ///

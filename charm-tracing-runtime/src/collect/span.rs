@@ -4,9 +4,9 @@
 //! stack gives parents. The OpenTelemetry context is not touched per call: a proxy span,
 //! attached once per session thread, stands for "the current charm span".
 
-use crate::outcome::ErrorView;
-use crate::record::{ErrorInfo, EventRecord, Stamp};
-use crate::session::{self, Session};
+use crate::collect::outcome::ErrorView;
+use crate::collect::record::{ErrorInfo, EventRecord, Stamp};
+use crate::collect::session::{self, Session};
 use opentelemetry::ContextGuard;
 use opentelemetry::trace::SpanId;
 use std::borrow::Cow;
@@ -89,7 +89,7 @@ pub(crate) fn detach_proxy() {
 /// OpenTelemetry API is active and newer; the root when there is neither.
 pub(crate) fn parent_for_new_span(session: &Session) -> (SpanId, SpanId) {
     let top = top();
-    let manual = crate::bridge::active_manual_span(session);
+    let manual = crate::collect::bridge::active_manual_span(session);
     let parent = match (top, manual) {
         (Some(frame), Some(manual)) if frame.entered_under != manual => manual,
         (Some(frame), _) => frame.span_id,
@@ -211,7 +211,7 @@ impl Drop for SpanGuard {
     #[inline(always)]
     fn drop(&mut self) {
         if self.index != INACTIVE {
-            let error = std::thread::panicking().then(crate::panics::current_panic);
+            let error = std::thread::panicking().then(crate::collect::panics::current_panic);
             end(std::mem::replace(&mut self.index, INACTIVE), error.as_ref());
         }
     }
@@ -379,7 +379,7 @@ impl SpanToken {
 impl Drop for AsyncSpan {
     fn drop(&mut self) {
         if let Some((session, frame)) = self.active.take() {
-            let error = std::thread::panicking().then(crate::panics::current_panic);
+            let error = std::thread::panicking().then(crate::collect::panics::current_panic);
             session.close_span(frame.index, error.as_ref());
         }
     }
@@ -407,7 +407,7 @@ impl Drop for PollFrame<'_> {
     fn drop(&mut self) {
         pop(self.frame.index);
         if !self.returned && std::thread::panicking() {
-            let error = crate::panics::current_panic();
+            let error = crate::collect::panics::current_panic();
             self.session.close_span(self.frame.index, Some(&error));
         }
     }

@@ -1,11 +1,9 @@
 //! One hook's spans as one OTLP `ExportTraceServiceRequest` (protobuf): the record that is
 //! delivered and buffered.
 
-use crate::clock::Converter;
-use crate::config::CharmConfig;
-use crate::context::JujuContext;
-use crate::record::{EventRecord, SpanRecord, Stamp, StatusRecord};
-use crate::session::Session;
+use crate::collect::clock::Converter;
+use crate::collect::record::{EventRecord, SpanRecord, Stamp, StatusRecord};
+use crate::collect::session::SealedTrace;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanId, SpanKind};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -16,13 +14,9 @@ use opentelemetry_proto::transform::common::tonic::Attributes;
 use opentelemetry_sdk::resource::TelemetryResourceDetector;
 use prost::Message;
 
-/// The resource attributes of every span of the hook, with the SDK's
-/// `telemetry.sdk.*`.
-pub(crate) fn resource_attributes(
-    service_name: &str,
-    config: &CharmConfig,
-    ctx: &JujuContext,
-) -> Vec<KeyValue> {
+/// The resource attributes of every span of the hook: `explicit` (the charm's), over
+/// `OTEL_RESOURCE_ATTRIBUTES`, over the SDK's `telemetry.sdk.*`.
+pub(crate) fn resource_attributes(explicit: Vec<KeyValue>) -> Vec<KeyValue> {
     let resource = opentelemetry_sdk::Resource::builder_empty()
         .with_detector(Box::new(TelemetryResourceDetector))
         .with_attributes(env_resource_attributes(
@@ -32,15 +26,7 @@ pub(crate) fn resource_attributes(
                 .unwrap_or(""),
         ))
         // The explicit attributes win over the environment's, as in Python's Resource.create.
-        .with_attributes([
-            KeyValue::new("service.name", service_name.to_owned()),
-            KeyValue::new("compose_service", service_name.to_owned()),
-            KeyValue::new("charm_type", config.charm_type),
-            KeyValue::new("juju_unit", ctx.unit_name().to_owned()),
-            KeyValue::new("juju_application", ctx.app_name().to_owned()),
-            KeyValue::new("juju_model", ctx.model_name().to_owned()),
-            KeyValue::new("juju_model_uuid", ctx.model_uuid().to_owned()),
-        ])
+        .with_attributes(explicit)
         .build();
     resource
         .iter()
@@ -132,7 +118,8 @@ fn proto_status(status: &StatusRecord) -> proto::Status {
     }
 }
 
-fn proto_span(session: &Session, span: &SpanRecord, clock: &Converter) -> proto::Span {
+fn proto_span(trace: &SealedTrace<'_>, span: &SpanRecord) -> proto::Span {
+    let clock = &trace.clock;
     let parent_span_id = if span.parent_id == SpanId::INVALID {
         Vec::new()
     } else {
@@ -148,7 +135,7 @@ fn proto_span(session: &Session, span: &SpanRecord, clock: &Converter) -> proto:
     // Never an end before its start, whatever the clock did; events lie within the span.
     let end_time_unix_nano = unix_nanos(end, clock).max(start_time_unix_nano);
     proto::Span {
-        trace_id: session.trace_id.to_bytes().to_vec(),
+        trace_id: trace.trace_id.to_bytes().to_vec(),
         span_id: span.span_id.to_bytes().to_vec(),
         parent_span_id,
         name: span.name.clone().into_owned(),
@@ -189,25 +176,22 @@ fn proto_span(session: &Session, span: &SpanRecord, clock: &Converter) -> proto:
 
 /// The hook's record: its spans, in end order, under one resource and one scope named after
 /// the service.
-pub(crate) fn build_request(
-    session: &Session,
-    spans: &[SpanRecord],
-    clock: &Converter,
-) -> ExportTraceServiceRequest {
+pub(crate) fn build_request(trace: &SealedTrace<'_>) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: Some(Resource {
-                attributes: proto_attributes(&session.resource),
+                attributes: proto_attributes(trace.resource),
                 ..Default::default()
             }),
             scope_spans: vec![ScopeSpans {
                 scope: Some(InstrumentationScope {
-                    name: session.service_name.clone(),
+                    name: trace.service_name.to_owned(),
                     ..Default::default()
                 }),
-                spans: spans
+                spans: trace
+                    .spans
                     .iter()
-                    .map(|span| proto_span(session, span, clock))
+                    .map(|span| proto_span(trace, span))
                     .collect(),
                 ..Default::default()
             }],
@@ -217,12 +201,8 @@ pub(crate) fn build_request(
 }
 
 /// The hook's record, encoded once.
-pub(crate) fn encode_request(
-    session: &Session,
-    spans: &[SpanRecord],
-    clock: &Converter,
-) -> Vec<u8> {
-    build_request(session, spans, clock).encode_to_vec()
+pub(crate) fn encode_request(trace: &SealedTrace<'_>) -> Vec<u8> {
+    build_request(trace).encode_to_vec()
 }
 
 #[cfg(test)]

@@ -1,9 +1,9 @@
 //! The `tracing` ecosystem in the hook's trace: a `tracing_subscriber` layer that turns
 //! `tracing` spans into spans of the hook's trace and `tracing` events into span events.
 
-use crate::record::{EventRecord, SpanRecord, Stamp, StatusRecord};
-use crate::session::{self, Session};
-use crate::span::{self, Frame};
+use crate::collect::record::{EventRecord, SpanRecord, Stamp, StatusRecord};
+use crate::collect::session::{self, Session};
+use crate::collect::span::{self, Frame};
 use opentelemetry::trace::{SpanId, SpanKind};
 use opentelemetry::{KeyValue, Value};
 use std::borrow::Cow;

@@ -1,9 +1,9 @@
 //! The OpenTelemetry API side: charm spans as `opentelemetry::trace::Span`s, and a global
 //! tracer provider whose spans join the hook's trace as children of the current charm span.
 
-use crate::clock::unix_nanos;
-use crate::record::{EventRecord, SpanRecord, Stamp, StatusRecord};
-use crate::session::{self, Session};
+use crate::collect::clock::unix_nanos;
+use crate::collect::record::{EventRecord, SpanRecord, Stamp, StatusRecord};
+use crate::collect::session::{self, Session};
 use opentelemetry::trace::{
     SpanBuilder, SpanContext, SpanId, Status, TraceContextExt, TraceFlags, TraceState, Tracer,
     TracerProvider,
@@ -120,7 +120,7 @@ impl CharmSpan {
             }
             Target::Proxy(session) => {
                 if let Some(session) = session.upgrade() {
-                    let index = crate::span::top().map_or(0, |frame| frame.index);
+                    let index = crate::collect::span::top().map_or(0, |frame| frame.index);
                     session.with_span(index, f);
                 }
             }
@@ -238,7 +238,7 @@ impl Drop for CharmSpan {
 /// ```
 pub fn current_span() -> Option<CharmSpan> {
     let session = session::current()?;
-    let (span_id, index) = match crate::span::top() {
+    let (span_id, index) = match crate::collect::span::top() {
         Some(frame) => (frame.span_id, frame.index),
         None => (session.root_id, 0),
     };
@@ -279,7 +279,7 @@ impl Tracer for BridgeTracer {
         {
             explicit.span_id()
         } else {
-            crate::span::parent_for_new_span(&session).0
+            crate::collect::span::parent_for_new_span(&session).0
         };
         let mut record = SpanRecord::open(builder.name, span_id, parent);
         if let Some(start) = builder.start_time {

@@ -13,42 +13,9 @@
 //! An empty variable counts as unset. The certificate always comes from the source of the
 //! endpoint, never from another one. The https rules are the same for every source.
 
-use crate::tls::CaCert;
+pub(crate) use crate::export::endpoint::{ResolvedEndpoint, Source};
+use crate::export::tls::CaCert;
 use std::path::PathBuf;
-
-/// Which source gave the endpoint.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Source {
-    Charm,
-    JujuTraceConfig,
-    OtelTraces,
-    Otel,
-}
-
-impl Source {
-    /// What the source is called in log lines.
-    pub(crate) fn describe(self) -> &'static str {
-        match self {
-            Source::Charm => "the charm's tracing_endpoint",
-            Source::JujuTraceConfig => "JUJU_CHARM_TRACE_CONFIG_HTTP",
-            Source::OtelTraces => "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-            Source::Otel => "OTEL_EXPORTER_OTLP_ENDPOINT",
-        }
-    }
-}
-
-/// The endpoint a hook sends to, with its certificate.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct ResolvedEndpoint {
-    /// The endpoint as configured.
-    pub endpoint: String,
-    /// Whether `endpoint` is the full URL to POST to (no `/v1/traces` appended).
-    pub verbatim: bool,
-    pub cert: Option<CaCert>,
-    /// The setting the certificate comes from, for error lines.
-    pub cert_name: &'static str,
-    pub source: Source,
-}
 
 fn non_empty(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.trim().is_empty())

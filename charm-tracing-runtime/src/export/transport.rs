@@ -43,9 +43,9 @@ impl Target {
         let authorization = userinfo.map(|userinfo| {
             let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
             let credentials = [
-                crate::encode::percent_decode_bytes(user),
+                crate::export::encode::percent_decode_bytes(user),
                 b":".to_vec(),
-                crate::encode::percent_decode_bytes(password),
+                crate::export::encode::percent_decode_bytes(password),
             ]
             .concat();
             format!("Basic {}", base64(&credentials))

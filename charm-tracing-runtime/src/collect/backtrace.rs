@@ -110,8 +110,8 @@ fn name_of(ip: usize) -> String {
 /// code that panicked.
 fn is_machinery(name: &str) -> bool {
     const MACHINERY: &[&str] = &[
-        "charm_tracing_runtime::stack::capture",
-        "charm_tracing_runtime::panics::",
+        "charm_tracing_runtime::collect::backtrace::capture",
+        "charm_tracing_runtime::collect::panics::",
         "std::panicking::",
         "core::panicking::",
         "std::sys::backtrace::__rust_end_short_backtrace",
@@ -166,7 +166,7 @@ mod tests {
         let trace = render("panicked at here", &deep(3));
         assert!(trace.starts_with("panicked at here:"), "{trace}");
         assert!(
-            trace.contains("charm_tracing_runtime::stack::tests::deep"),
+            trace.contains("charm_tracing_runtime::collect::backtrace::tests::deep"),
             "{trace}"
         );
         let deep = render("at", &deep(80));

@@ -1,6 +1,6 @@
 //! Whether tracing is on: `CHARM_TRACING_ENABLED` and the `disabled()` guard.
 
-use crate::session;
+use crate::collect::session;
 use std::sync::OnceLock;
 
 fn env_enabled() -> bool {

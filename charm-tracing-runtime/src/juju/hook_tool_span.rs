@@ -8,8 +8,8 @@
 //! never for `relation-set`, `leader-set`, `state-set`, `action-set`, `action-log`,
 //! `action-fail`, `status-set` (free text), `secret-*`, nor for any tool not in the list.
 
-use crate::bridge::BridgeTracer;
-use crate::hook_tools::{HookToolError, HookTools};
+use crate::collect::bridge::BridgeTracer;
+use crate::juju::hook_tools::{HookToolError, HookTools};
 use opentelemetry::trace::{Span as _, SpanKind, Status, Tracer as _};
 use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
 use std::ffi::{OsStr, OsString};
@@ -51,11 +51,11 @@ pub const ARGS_RECORDED_FOR: &[&str] = &[
 ];
 
 /// The span of one hook-tool call; inert outside a session.
-pub(crate) struct HookToolSpan(Option<crate::bridge::CharmSpan>);
+pub(crate) struct HookToolSpan(Option<crate::collect::bridge::CharmSpan>);
 
 impl HookToolSpan {
     pub(crate) fn start(tool: &str, args: &[OsString]) -> Self {
-        if !crate::session::gate_open() || tool == "juju-log" {
+        if !crate::collect::session::gate_open() || tool == "juju-log" {
             return HookToolSpan(None);
         }
         let mut attributes = Vec::new();
@@ -95,7 +95,7 @@ impl HookToolSpan {
 /// Runs the Juju hook tool `tool` with `args` (from `PATH`, killed after 5 s) and returns
 /// its stdout: the charm's own hook-tool calls, traced like the crate's (a span named after
 /// the tool, `juju.hook_tool.exit_code`, arguments only for [`ARGS_RECORDED_FOR`]). For
-/// another time limit, use [`HookTools`](crate::relation::HookTools).
+/// another time limit, use [`HookTools`](crate::juju::relation::HookTools).
 ///
 /// ```
 /// use charm_tracing_runtime::{hook_tool, relation::HookToolError};

@@ -218,7 +218,7 @@ pub trait TraceCharmArgumentsGoOnTheStructOrOnTheImplNotBoth {}
 /// start_charm_session(&MyCharm); // outside Juju: logs why, and traces nothing
 /// ```
 pub fn start_charm_session<C: TraceCharmConfig>(charm: &C) {
-    crate::session::start_session(
+    crate::lifecycle::start::start_session(
         &C::CONFIG,
         || charm.charm_tracing_endpoint(),
         || charm.charm_tracing_server_cert(),

@@ -1,12 +1,10 @@
 //! What happens to a hook's record at shutdown: written ahead to the disk buffer,
 //! then the buffer delivered oldest first, one POST per record, under one deadline.
 
-use crate::buffer::BufferFile;
-use crate::config::CharmConfig;
-use crate::context::JujuContext;
-use crate::endpoint_source::ResolvedEndpoint;
-use crate::tls;
-use crate::transport::{self, Fate, Report, Stop, Target};
+use crate::export::buffer::BufferFile;
+use crate::export::endpoint::ResolvedEndpoint;
+use crate::export::tls;
+use crate::export::transport::{self, Fate, Report, Stop, Target};
 use bytes::Bytes;
 use std::cell::Cell;
 use std::time::{Duration, Instant};
@@ -88,9 +86,11 @@ pub(crate) fn full_url(endpoint: &str) -> Result<Option<String>, EndpointError> 
 }
 
 impl DeliveryPlan {
+    /// What a session does with its record: `buffer` (`None`: no buffer), `timeout` for all
+    /// network work, `endpoint` (`None`: none yet).
     pub(crate) fn new(
-        config: &CharmConfig,
-        ctx: &JujuContext,
+        buffer: Option<BufferFile>,
+        timeout: Duration,
         endpoint: Option<ResolvedEndpoint>,
     ) -> Self {
         let url = endpoint.as_ref().map(|e| {
@@ -114,19 +114,12 @@ impl DeliveryPlan {
                 None
             }
         };
-        let buffer = (config.buffer_max_events > 0).then(|| {
-            BufferFile::new(
-                config.buffer_file(ctx.charm_dir()),
-                config.buffer_max_events,
-                config.buffer_max_size_mib,
-            )
-        });
         let (cert, cert_name) = endpoint.map_or((None, "server_cert"), |e| (e.cert, e.cert_name));
         DeliveryPlan {
             target,
             cert,
             cert_name,
-            timeout: config.export_timeout(),
+            timeout,
             buffer,
         }
     }
@@ -152,6 +145,17 @@ impl DeliveryPlan {
                 problem.describe(self.cert_name)
             )),
         }
+    }
+}
+
+impl crate::collect::session::Sink for DeliveryPlan {
+    /// The network and buffer path: the record encoded once, written ahead, delivered.
+    fn accept(&self, trace: crate::collect::session::SealedTrace<'_>) {
+        deliver(self, crate::export::encode::encode_request(&trace));
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }
 
@@ -252,28 +256,20 @@ pub(crate) fn send_file(
     timeout: Duration,
 ) -> Result<(), String> {
     let path = std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let path = path
-        .to_str()
-        .ok_or_else(|| format!("{}: not a UTF-8 path", path.display()))?;
-    let config = CharmConfig {
-        buffer_path: Some(Box::leak(path.to_owned().into_boxed_str())),
-        // A copy is sent as it is: nothing evicted, nothing moved aside for its size.
-        buffer_max_events: u32::MAX,
-        buffer_max_size_mib: 1024,
-        export_timeout_ms: u64::try_from(timeout.as_millis())
-            .unwrap_or(u64::MAX)
-            .max(1),
-        ..CharmConfig::new("charm-tracing send")
-    };
-    let ctx = JujuContext::new("charm-tracing/0", "send");
+    // A copy is sent as it is: nothing evicted, nothing moved aside for its size.
+    let buffer = BufferFile::new(path, u32::MAX, 1024);
     let resolved = ResolvedEndpoint {
         endpoint: endpoint.to_owned(),
         verbatim: false,
-        cert: ca.map(|ca| crate::tls::CaCert::Path(ca.to_path_buf())),
+        cert: ca.map(|ca| crate::export::tls::CaCert::Path(ca.to_path_buf())),
         cert_name: "--ca",
-        source: crate::endpoint_source::Source::Charm,
+        source: crate::export::endpoint::Source::Charm,
     };
-    let plan = DeliveryPlan::new(&config, &ctx, Some(resolved));
+    let plan = DeliveryPlan::new(
+        Some(buffer),
+        timeout.max(Duration::from_millis(1)),
+        Some(resolved),
+    );
     if plan.target.is_none() {
         return Err(format!(
             "{endpoint:?} is not an http:// or https:// endpoint"
@@ -363,9 +359,9 @@ fn deliver_buffered(
     // A backend that ran into the deadline recently is left alone until its backoff ends,
     // unless this hook's own trace is not in the buffer (then it must try now).
     let outage = locked
-        .read_sidecar(crate::outage::SUFFIX)
-        .and_then(|text| crate::outage::Outage::parse(&text));
-    let now_ms = crate::outage::now_unix_ms();
+        .read_sidecar(crate::export::outage::SUFFIX)
+        .and_then(|text| crate::export::outage::Outage::parse(&text));
+    let now_ms = crate::export::outage::now_unix_ms();
     if own.is_none()
         && let Some(outage) = outage.as_ref().filter(|o| o.holds(target.url(), now_ms))
     {
@@ -454,19 +450,19 @@ impl Tally {
 /// After an attempt: a timeout starts (or lengthens) an outage; an attempt that reached the
 /// backend ends it; a quick failure (refused, a 5xx, TLS) leaves it as it was.
 fn record_outage(
-    locked: &crate::buffer::LockedBuffer<'_>,
+    locked: &crate::export::buffer::LockedBuffer<'_>,
     target: &Target,
     report: &Report,
-    previous: Option<&crate::outage::Outage>,
+    previous: Option<&crate::export::outage::Outage>,
 ) {
-    use crate::outage::{Outage, SUFFIX};
+    use crate::export::outage::{Outage, SUFFIX};
     match &report.stop {
         Some(stop @ Stop::Timeout(_)) => {
             let outage = Outage::after_timeout(
                 previous,
                 target.url(),
                 stop.to_string(),
-                crate::outage::now_unix_ms(),
+                crate::export::outage::now_unix_ms(),
             );
             if let Err(error) = locked.write_sidecar(SUFFIX, &outage.render()) {
                 log::debug!("charm-tracing: could not record the outage ({error})");

@@ -17,7 +17,7 @@ impl Stamp {
 
     #[inline(always)]
     pub fn now() -> Self {
-        Stamp(crate::clock::ticks().max(1) & !UNIX_BIT)
+        Stamp(crate::collect::clock::ticks().max(1) & !UNIX_BIT)
     }
 
     pub fn unix(nanos: u64) -> Self {

@@ -2,7 +2,7 @@
 //! why: the first of them (where the panic started) gets the stack trace, the others its
 //! type and message.
 
-use crate::record::ErrorInfo;
+use crate::collect::record::ErrorInfo;
 use std::cell::RefCell;
 use std::sync::Once;
 
@@ -19,17 +19,17 @@ pub(crate) fn install_hook() {
     INSTALL.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if crate::session::current().is_some() {
+            if crate::collect::session::current().is_some() {
                 let message = payload_message(info.payload());
                 let location = info
                     .location()
                     .map(|l| format!("panicked at {}:{}:{}", l.file(), l.line(), l.column()))
                     .unwrap_or_else(|| "panicked".to_owned());
-                let frames = crate::stack::capture();
+                let frames = crate::collect::backtrace::capture();
                 let record = ErrorInfo {
                     type_name: "panic".to_owned(),
                     message,
-                    stacktrace: Some(crate::stack::render(&location, &frames)),
+                    stacktrace: Some(crate::collect::backtrace::render(&location, &frames)),
                 };
                 if cfg!(panic = "abort") {
                     // No unwinding follows: the process ends when this hook returns. The
@@ -53,8 +53,8 @@ pub(crate) fn install_hook() {
 /// With `panic = "abort"`: marks the innermost span of this thread and the root failed,
 /// then ends the session (its record is buffered and delivered before the abort).
 fn end_session_before_abort(error: &ErrorInfo) {
-    if let Some(session) = crate::session::current() {
-        if let Some(frame) = crate::span::top() {
+    if let Some(session) = crate::collect::session::current() {
+        if let Some(frame) = crate::collect::span::top() {
             session.close_span(frame.index, Some(error));
         }
         // The stack trace is recorded once, where the panic started.

@@ -1,24 +1,51 @@
 //! The tracing session of one hook: its trace, its spans, and where they go at the end.
 //!
 //! A process has at most one global session, started by the charm's constructor and ended by
-//! [`shutdown`] (or at process exit). A thread running a hook under [`crate::testing`] gets a
+//! [`shutdown`] (or at process exit). A thread running a hook under the test harness gets a
 //! private session instead, bound to that thread, so parallel tests never see each other's
 //! spans.
 
-use crate::clock::{Anchor, Converter};
-use crate::config::CharmConfig;
-use crate::context::JujuContext;
-use crate::delivery::{self, DeliveryPlan};
-use crate::record::{ErrorInfo, LinkRecord, SpanRecord, Stamp};
-use crate::trace_parent::TraceParent;
+use crate::collect::clock::{Anchor, Converter};
+use crate::collect::record::{ErrorInfo, SpanRecord, Stamp};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanId, TraceId};
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+
+/// Where a session's spans go when it ends: plain data, handed over once. The delivery
+/// path and the test harness's capture are two of them.
+pub(crate) trait Sink: Send + Sync + std::any::Any {
+    /// Takes the sealed trace.
+    fn accept(&self, trace: SealedTrace<'_>);
+    /// For the harness, to read its capture back.
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+/// A session's spans once it has ended: every span closed, in end order (root last), with
+/// what is needed to encode them.
+pub(crate) struct SealedTrace<'a> {
+    pub trace_id: TraceId,
+    pub service_name: &'a str,
+    pub resource: &'a [KeyValue],
+    pub spans: Vec<SpanRecord>,
+    /// Converts the spans' clock ticks to Unix time.
+    pub clock: Converter,
+}
+
+/// What a new session is made of.
+pub(crate) struct SessionStart {
+    pub trace_id: TraceId,
+    /// The root span, open (its id is the session's root id).
+    pub root: SpanRecord,
+    pub service_name: String,
+    pub resource: Vec<KeyValue>,
+    /// A test harness session: bound to its hook's thread, carried to others.
+    pub harness: bool,
+    pub sink: Box<dyn Sink>,
+}
 
 /// One hook's trace while it runs.
 pub(crate) struct Session {
@@ -26,13 +53,12 @@ pub(crate) struct Session {
     pub root_id: SpanId,
     pub service_name: String,
     pub resource: Vec<KeyValue>,
-    delivery: DeliveryPlan,
+    sink: Box<dyn Sink>,
+    harness: bool,
     spans: Mutex<SpanTable>,
     closed: AtomicBool,
     /// When the session started, to convert span ticks to wall time.
     started: Anchor,
-    /// `Some` for a test harness session: the encoded record lands here instead of the network.
-    capture: Option<Mutex<Option<Vec<u8>>>>,
 }
 
 #[derive(Default)]
@@ -51,8 +77,6 @@ thread_local! {
     /// Harness sessions carried onto this thread for a while: by a traced future while it is
     /// polled, by a `tracing` span while it is entered. The last one is current.
     static SCOPES: RefCell<Vec<Arc<Session>>> = const { RefCell::new(Vec::new()) };
-    /// The Juju context the hook runner hands to the constructor's session start.
-    static PENDING_CONTEXT: RefCell<Option<JujuContext>> = const { RefCell::new(None) };
 }
 
 static GLOBAL: OnceLock<Arc<Session>> = OnceLock::new();
@@ -212,84 +236,46 @@ fn lock(table: &Mutex<SpanTable>) -> MutexGuard<'_, SpanTable> {
     table.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Hands the hook's Juju context to the session the constructor will start.
-pub(crate) fn set_pending_context(ctx: Option<JujuContext>) {
-    let _ = PENDING_CONTEXT.try_with(|slot| *slot.borrow_mut() = ctx);
+/// Whether a session started now would be a test harness session (this thread runs a hook
+/// under `testing`).
+pub(crate) fn harness_mode() -> bool {
+    HARNESS.try_with(Cell::get).unwrap_or(false)
 }
 
-/// Starts the session when the charm's constructor returns. Called by `#[trace_charm]`;
-/// `endpoint` and `cert` are only evaluated when a session actually starts.
-pub fn start_session(
-    config: &CharmConfig,
-    endpoint: impl FnOnce() -> Option<String>,
-    cert: impl FnOnce() -> Option<PathBuf>,
-) {
-    if !crate::enabled::session_allowed() {
-        log::info!("Tracing DISABLED: skipping root span initialization");
-        return;
-    }
-    let harness = HARNESS.try_with(Cell::get).unwrap_or(false);
-    let running = if harness {
+/// Whether this thread's hook (harness) or the process (global) already has a session.
+pub(crate) fn session_exists(harness: bool) -> bool {
+    if harness {
         HOOK_SESSION
             .try_with(|own| own.borrow().is_some())
             .unwrap_or(true)
     } else {
         GLOBAL.get().is_some()
-    };
-    if running {
-        log::warn!(
-            "charm-tracing: a tracing session already ran in this process; \
-             this charm instance is not traced"
-        );
-        return;
     }
-    let pending = PENDING_CONTEXT
-        .try_with(|slot| slot.borrow_mut().take())
-        .ok()
-        .flatten();
-    let ctx = match pending.map_or_else(JujuContext::from_env, Ok) {
-        Ok(ctx) => ctx,
-        Err(error) => {
-            log::debug!("charm-tracing: not tracing, no Juju context ({error})");
-            return;
-        }
-    };
-    crate::clock::init();
-    let env = |name: &str| {
-        if harness {
-            None
-        } else {
-            std::env::var(name).ok()
-        }
-    };
-    let resolved = crate::endpoint_source::resolve(endpoint(), cert(), env);
-    if let Some(resolved) = &resolved {
-        log::debug!(
-            "charm-tracing: tracing endpoint {:?} from {}",
-            resolved.endpoint,
-            resolved.source.describe()
-        );
-    }
-    let delivery = DeliveryPlan::new(config, &ctx, resolved);
-    let parent = if harness {
-        None
-    } else {
-        crate::trace_parent::from_env(|name| std::env::var(name).ok())
-    };
-    let session = Arc::new(Session::new(config, &ctx, delivery, harness, parent));
-    log::info!("Starting root trace with id='{}'.", session.trace_id);
-    crate::panics::install_hook();
-    crate::bridge::register_global_provider();
-    let proxy = crate::bridge::proxy_context(&session);
-    if harness {
+}
+
+/// Where a new session went.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Installed {
+    /// Bound to this thread's hook under the harness.
+    Harness,
+    /// The process's session.
+    Global,
+    /// Not at all: the process already had one.
+    No,
+}
+
+/// Makes `session` the one spans record into, and opens the gate.
+pub(crate) fn install(session: Arc<Session>) -> Installed {
+    let installed = if session.is_harness() {
         let _ = HOOK_SESSION.try_with(|own| *own.borrow_mut() = Some(session));
+        Installed::Harness
     } else if GLOBAL.set(session).is_ok() {
-        crate::exit::flush_at_exit();
+        Installed::Global
     } else {
-        return;
-    }
+        return Installed::No;
+    };
     GATE.fetch_add(1, Ordering::SeqCst);
-    crate::span::attach_proxy(proxy);
+    installed
 }
 
 /// Ends the session: closes open spans, encodes the hook's record once and delivers it.
@@ -302,7 +288,7 @@ pub fn start_session(
 /// ```
 pub fn shutdown() {
     if let Some(session) = owned_by_this_thread() {
-        crate::span::detach_proxy();
+        crate::collect::span::detach_proxy();
         session.finish();
     }
 }
@@ -315,51 +301,20 @@ pub(crate) fn shutdown_global() {
 }
 
 impl Session {
-    fn new(
-        config: &CharmConfig,
-        ctx: &JujuContext,
-        delivery: DeliveryPlan,
-        capture: bool,
-        juju_parent: Option<TraceParent>,
-    ) -> Self {
-        let ids = RandomIdGenerator::default();
-        let joined = juju_parent.filter(|_| config.join_juju_trace);
-        let trace_id = joined.map_or_else(|| ids.new_trace_id(), |p| p.trace_id);
-        let root_id = new_span_id();
-        let service_name = config
-            .service_name
-            .map_or_else(|| format!("{}-charm", ctx.app_name()), str::to_owned);
-        let resource = crate::encode::resource_attributes(&service_name, config, ctx);
-        let event = ctx.event();
-        let mut root = SpanRecord::open(
-            Cow::Owned(format!("{}: {} event", ctx.unit_name(), event.name())),
-            root_id,
-            joined.map_or(SpanId::INVALID, |p| p.span_id),
-        );
-        if let Some(parent) = juju_parent.filter(|_| !config.join_juju_trace) {
-            root.details_mut().links.push(LinkRecord {
-                trace_id: parent.trace_id,
-                span_id: parent.span_id,
-                flags: parent.flags,
-            });
-        }
-        root.details_mut().attributes.push(KeyValue::new(
-            "juju.dispatch_path",
-            ctx.dispatch_path().to_owned(),
-        ));
+    pub(crate) fn new(start: SessionStart) -> Self {
         Session {
-            trace_id,
-            root_id,
-            service_name,
-            resource,
-            delivery,
+            trace_id: start.trace_id,
+            root_id: start.root.span_id,
+            service_name: start.service_name,
+            resource: start.resource,
+            sink: start.sink,
+            harness: start.harness,
             spans: Mutex::new(SpanTable {
-                records: vec![root],
+                records: vec![start.root],
                 ..SpanTable::default()
             }),
             closed: AtomicBool::new(false),
             started: Anchor::now(),
-            capture: capture.then(|| Mutex::new(None)),
         }
     }
 
@@ -395,9 +350,14 @@ impl Session {
         Some(table.records.len() - 1)
     }
 
-    /// Whether this is a test harness session (its record is captured, not delivered).
+    /// Whether this is a test harness session.
     pub fn is_harness(&self) -> bool {
-        self.capture.is_some()
+        self.harness
+    }
+
+    /// Where the session's spans go when it ends.
+    pub(crate) fn sink(&self) -> &dyn Sink {
+        self.sink.as_ref()
     }
 
     /// Ends span `index`, failed with `error` if given. Ending twice keeps the first end.
@@ -464,38 +424,27 @@ impl Session {
         records
     }
 
-    /// Ends the session once: encodes the hook's record and delivers (or captures) it.
+    /// Ends the session once: seals its spans and hands them to its sink.
     pub fn finish(&self) {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
         GATE.fetch_sub(1, Ordering::SeqCst);
         let spans = self.seal();
-        let clock = Converter::new(self.started, Anchor::now());
-        let record = crate::encode::encode_request(self, &spans, &clock);
-        match &self.capture {
-            Some(slot) => {
-                *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(record);
-            }
-            None => {
-                // Defence in depth: whatever happens in delivery, the hook goes on.
-                let delivered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    delivery::deliver(&self.delivery, record)
-                }));
-                if delivered.is_err() {
-                    log::error!(
-                        "charm-tracing: delivery failed unexpectedly while reporting on it"
-                    );
-                }
-            }
+        let trace = SealedTrace {
+            trace_id: self.trace_id,
+            service_name: &self.service_name,
+            resource: &self.resource,
+            spans,
+            clock: Converter::new(self.started, Anchor::now()),
+        };
+        // Defence in depth: whatever happens in a sink, the hook goes on.
+        let accepted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.sink.accept(trace);
+        }));
+        if accepted.is_err() {
+            log::error!("charm-tracing: delivery failed unexpectedly while reporting on it");
         }
-    }
-
-    /// The captured record of a harness session, after [`Session::finish`].
-    pub fn captured(&self) -> Option<Vec<u8>> {
-        self.capture
-            .as_ref()
-            .and_then(|slot| slot.lock().unwrap_or_else(PoisonError::into_inner).take())
     }
 }
 

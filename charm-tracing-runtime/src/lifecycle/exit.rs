@@ -5,7 +5,7 @@ use std::sync::Once;
 
 extern "C" fn shutdown_at_exit() {
     // Unwinding out of an `extern "C"` fn aborts: contain everything.
-    let _ = std::panic::catch_unwind(crate::session::shutdown_global);
+    let _ = std::panic::catch_unwind(crate::collect::session::shutdown_global);
 }
 
 /// Registers the global session's shutdown with the C runtime's `atexit`, once.

@@ -5,7 +5,7 @@
 //! specialization): `Result<_, HandlerError>`, then `Result<_, E: Display + Debug>`, then
 //! `Result<_, E: Display>`, then anything (never an error).
 
-use crate::record::ErrorInfo;
+use crate::collect::record::ErrorInfo;
 use std::fmt::{self, Debug, Display};
 
 /// A borrowed return value, to be inspected for an error.

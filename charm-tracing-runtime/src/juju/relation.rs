@@ -5,7 +5,7 @@
 //! Provider app databag: `receivers` = JSON list of
 //! `{"protocol": {"name": "otlp_http", "type": "http"}, "url": "http://host:4318"}`.
 
-pub use crate::hook_tools::{DEFAULT_TOOL_TIMEOUT, HookToolError, HookTools};
+pub use crate::juju::hook_tools::{DEFAULT_TOOL_TIMEOUT, HookToolError, HookTools};
 use serde_json::Value;
 use std::fmt;
 use std::path::{Path, PathBuf};

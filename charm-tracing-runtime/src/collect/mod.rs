@@ -1,0 +1,17 @@
+//! Recording a hook's spans: the on/off gate and the session registry (`session`), the span
+//! table, the thread's span stack and span guards (`span`), span records and the clock,
+//! error views (`outcome`), panic capture, and the bridges from the OpenTelemetry API and
+//! from `tracing`. Depends on no other part of the runtime: a sealed session hands plain
+//! span data to a [`session::Sink`].
+
+pub(crate) mod backtrace;
+pub(crate) mod bridge;
+pub(crate) mod clock;
+pub(crate) mod enabled;
+pub mod outcome;
+pub(crate) mod panics;
+pub(crate) mod record;
+pub(crate) mod session;
+pub mod span;
+#[cfg(feature = "tracing")]
+pub(crate) mod tracing_layer;
