@@ -524,3 +524,109 @@ impl Drop for HarnessSlot {
         }
     }
 }
+
+/// The collector alone: a session, the span stack and the gate, with a sink that keeps the
+/// sealed spans (no encoding, no network).
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::span;
+
+    /// Keeps (name, span id, parent id) of every sealed span, in the order sealed.
+    #[derive(Default)]
+    struct Kept(Arc<Mutex<Vec<(String, SpanId, SpanId)>>>);
+
+    impl Sink for Kept {
+        fn accept(&self, trace: SealedTrace<'_>) {
+            let mut kept = self.0.lock().unwrap();
+            for span in trace.spans {
+                kept.push((span.name.into_owned(), span.span_id, span.parent_id));
+            }
+        }
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+
+    /// Runs `hook` in a harness session of its own; the sealed spans.
+    fn collect(hook: impl FnOnce()) -> Vec<(String, SpanId, SpanId)> {
+        let kept = Arc::new(Mutex::new(Vec::new()));
+        let sink = Kept(kept.clone());
+        let mut slot = HarnessSlot::default();
+        slot.enter(|| {
+            let root = SpanRecord::open(Cow::Borrowed("root"), new_span_id(), SpanId::INVALID);
+            let session = Session::new(SessionStart {
+                trace_id: RandomIdGenerator::default().new_trace_id(),
+                root,
+                service_name: "test".into(),
+                resource: Vec::new(),
+                harness: true,
+                sink: Box::new(sink),
+            });
+            assert_eq!(install(Arc::new(session)), Installed::Harness);
+            assert!(open_sessions() > 0, "a session opens the gate");
+            hook();
+            shutdown();
+        });
+        drop(slot);
+        let kept = kept.lock().unwrap().clone();
+        kept
+    }
+
+    fn parent_of<'a>(spans: &'a [(String, SpanId, SpanId)], name: &str) -> Option<&'a str> {
+        let (_, _, parent) = spans.iter().find(|(n, _, _)| n == name)?;
+        spans
+            .iter()
+            .find(|(_, id, _)| id == parent)
+            .map(|(n, _, _)| n.as_str())
+    }
+
+    #[test]
+    fn spans_nest_by_the_stack_and_are_sealed_in_end_order_root_last() {
+        let spans = collect(|| {
+            let outer = span::enter("outer");
+            let inner = span::enter("inner");
+            inner.finish(None);
+            let sibling = span::enter("sibling");
+            sibling.finish(None);
+            outer.finish(None);
+            let left_open = span::enter("left open");
+            std::mem::forget(left_open);
+        });
+        let names: Vec<&str> = spans.iter().map(|(n, _, _)| n.as_str()).collect();
+        assert_eq!(names, ["inner", "sibling", "outer", "left open", "root"]);
+        assert_eq!(parent_of(&spans, "inner"), Some("outer"));
+        assert_eq!(parent_of(&spans, "sibling"), Some("outer"));
+        assert_eq!(parent_of(&spans, "outer"), Some("root"));
+        assert_eq!(parent_of(&spans, "left open"), Some("root"));
+        assert_eq!(parent_of(&spans, "root"), None);
+    }
+
+    #[test]
+    fn nothing_is_recorded_after_the_session_ends_and_the_stack_is_left_empty() {
+        let spans = collect(|| {
+            span::enter("kept").finish(None);
+        });
+        assert_eq!(spans.len(), 2);
+        // Outside any session the guards record nothing.
+        let guard = span::enter("outside");
+        assert!(!guard.is_recording());
+        guard.finish(None);
+        assert_eq!(span::depth(), 0);
+    }
+
+    #[test]
+    fn a_session_carried_to_another_thread_records_there() {
+        let spans = collect(|| {
+            let session = current().expect("the harness session");
+            std::thread::scope(|scope| {
+                scope.spawn(|| {
+                    assert!(current().is_none(), "a plain thread is not carried");
+                    let _carried = carry(&session);
+                    span::enter("on another thread").finish(None);
+                });
+            });
+        });
+        assert_eq!(parent_of(&spans, "on another thread"), Some("root"));
+    }
+}
