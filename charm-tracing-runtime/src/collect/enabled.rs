@@ -78,7 +78,10 @@ mod tests {
 
     #[test]
     fn guard_restores_even_on_panic() {
-        // The only test in this binary that takes guards.
+        // The gate is the process's: the collector's tests wait while the guard is taken.
+        let _serial = session::GATE_TESTS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         assert!(session::not_disabled());
         let result = std::panic::catch_unwind(|| {
             let _off = disabled();

@@ -525,6 +525,11 @@ impl Drop for HarnessSlot {
     }
 }
 
+/// Unit tests that open the gate (a session) or close it (a `disabled()` guard) take turns:
+/// the gate is the process's.
+#[cfg(test)]
+pub(crate) static GATE_TESTS: Mutex<()> = Mutex::new(());
+
 /// The collector alone: a session, the span stack and the gate, with a sink that keeps the
 /// sealed spans (no encoding, no network).
 #[cfg(test)]
@@ -550,6 +555,7 @@ mod tests {
 
     /// Runs `hook` in a harness session of its own; the sealed spans.
     fn collect(hook: impl FnOnce()) -> Vec<(String, SpanId, SpanId)> {
+        let _serial = GATE_TESTS.lock().unwrap_or_else(PoisonError::into_inner);
         let kept = Arc::new(Mutex::new(Vec::new()));
         let sink = Kept(kept.clone());
         let mut slot = HarnessSlot::default();
@@ -569,8 +575,7 @@ mod tests {
             shutdown();
         });
         drop(slot);
-        let kept = kept.lock().unwrap().clone();
-        kept
+        kept.lock().unwrap().clone()
     }
 
     fn parent_of<'a>(spans: &'a [(String, SpanId, SpanId)], name: &str) -> Option<&'a str> {
