@@ -10,24 +10,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use support::receiver::Receiver;
 use support::{
-    Hook, HookOutput, buffered_records, closed_port_endpoint, fresh_charm_dir, trace_id_of,
+    Hook, HookOutput, accepted_ids, buffered_records, closed_port_endpoint, fresh_charm_dir,
 };
 
 const BUFFER: &str = ".charm_tracing_buffer.raw";
 
 fn shop(dir: &Path, endpoint: Option<&str>) -> HookOutput {
-    let mut hook = Hook::in_dir("shop_charm", "hooks/start", dir);
-    if let Some(endpoint) = endpoint {
-        hook = hook.env("SHOP_TRACING_ENDPOINT", endpoint);
-    }
-    let output = hook.run();
-    assert_eq!(output.code(), 0, "{}", output.stderr());
-    assert_eq!(output.stdout(), "");
-    output
-}
-
-fn accepted_ids(receiver: &Receiver) -> Vec<String> {
-    receiver.accepted_traces().iter().map(trace_id_of).collect()
+    support::shop_start(dir, endpoint)
 }
 
 /// The lines from charm-tracing itself.

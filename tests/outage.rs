@@ -18,13 +18,7 @@ fn shop(dir: &Path, endpoint: &str) -> HookOutput {
         .run()
 }
 
-fn accepted_ids(receiver: &Receiver) -> Vec<String> {
-    receiver
-        .accepted_traces()
-        .iter()
-        .map(support::trace_id_of)
-        .collect()
-}
+use support::accepted_ids;
 
 /// Makes the recorded backoff expire now (as waiting it out would).
 fn expire_backoff(dir: &Path) {

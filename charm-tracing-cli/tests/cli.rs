@@ -520,13 +520,7 @@ fn html_draws_a_2000_span_trace() {
     assert_eq!(dom.matches("<details class=\"span").count(), 2000);
 }
 
-fn accepted_ids(receiver: &Receiver) -> Vec<String> {
-    receiver
-        .accepted_traces()
-        .iter()
-        .map(support::trace_id_of)
-        .collect()
-}
+use support::accepted_ids;
 
 #[test]
 fn send_delivers_a_copied_buffer_once_oldest_first() {

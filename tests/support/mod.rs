@@ -161,3 +161,26 @@ pub fn closed_port_endpoint() -> String {
     drop(listener);
     format!("http://127.0.0.1:{port}")
 }
+
+/// The shop charm's `hooks/start` in `dir`, sending to `endpoint` (none: the relation's,
+/// which is not there); it must succeed and print nothing on stdout.
+pub fn shop_start(dir: &std::path::Path, endpoint: Option<&str>) -> HookOutput {
+    let mut hook = Hook::in_dir("shop_charm", "hooks/start", dir);
+    if let Some(endpoint) = endpoint {
+        hook = hook.env("SHOP_TRACING_ENDPOINT", endpoint);
+    }
+    let output = hook.run();
+    assert_eq!(
+        output.code(),
+        0,
+        "tracing never fails a hook:\n{}",
+        output.stderr()
+    );
+    assert_eq!(output.stdout(), "");
+    output
+}
+
+/// The trace ids `receiver` accepted, in arrival order.
+pub fn accepted_ids(receiver: &receiver::Receiver) -> Vec<String> {
+    receiver.accepted_traces().iter().map(trace_id_of).collect()
+}
