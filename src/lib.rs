@@ -55,9 +55,10 @@ pub async fn main_async<C: AsyncCharm>(
     charm_tracing_runtime::hook_exit_code(&event, result)
 }
 
-/// What the macros expand to. Not a public API.
+/// What the macros expand to. Not a public API. Its name carries the version the macros are
+/// pinned at: the macros name it from theirs, so a mismatch is a compile error.
 #[doc(hidden)]
-pub mod __private {
+pub mod __private_0_1_0 {
     pub use charm_tracing_runtime::outcome::{
         Outcome, ViewAnyValue, ViewDisplayError, ViewError, ViewHandlerError,
     };
@@ -68,4 +69,18 @@ pub mod __private {
         TraceCharmGoesOnOneImplBlock, call_once, method_span_name, start_charm_session,
         start_session,
     };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_hidden_module_is_named_after_the_version_the_macros_carry() {
+        // The macros expand to `::charm_tracing::__private_{their version}`, and the facade
+        // pins them at its own version: on a version bump, rename the module.
+        assert_eq!(
+            format!("__private_{}", env!("CARGO_PKG_VERSION").replace('.', "_")),
+            "__private_0_1_0"
+        );
+        assert_eq!(crate::__private_0_1_0::call_once(|| 7), 7);
+    }
 }

@@ -5,7 +5,7 @@
 
 mod support;
 
-use charm_tracing::__private::{CharmConfig, TraceCharmConfig};
+use charm_tracing::__private_0_1_0::{CharmConfig, TraceCharmConfig};
 use charm_tracing::testing::{HookOutcome, HookRun, SpanStatus, Trace, run_hook};
 use charm_tracing::{Charm, Event, HandlerError, JujuContext, trace_charm};
 use std::cell::Cell;

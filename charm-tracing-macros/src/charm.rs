@@ -158,16 +158,19 @@ fn session_parts(
     cert: Option<&Resolved>,
     receiver: &TokenStream,
 ) -> SessionParts {
+    let private = crate::private();
     let endpoint_span = endpoint.span;
     let endpoint = read_member(receiver, endpoint);
+    let endpoint_path = crate::private_at(endpoint_span);
     let endpoint = quote_spanned! {endpoint_span=>
-        ::charm_tracing::__private::EndpointValue::into_endpoint(#endpoint)
+        #endpoint_path::EndpointValue::into_endpoint(#endpoint)
     };
     let cert = match cert {
         Some(cert) => {
             let span = cert.span;
             let read = read_member(receiver, cert);
-            quote_spanned!(span=> ::charm_tracing::__private::CertValue::into_cert(#read))
+            let cert_path = crate::private_at(span);
+            quote_spanned!(span=> #cert_path::CertValue::into_cert(#read))
         }
         None => quote!(::core::option::Option::None),
     };
@@ -179,7 +182,7 @@ fn session_parts(
         Some(path) => quote!(::core::option::Option::Some(#path)),
         None => quote!(::core::option::Option::None),
     };
-    let defaults = quote!(::charm_tracing::__private::CharmConfig::new(#charm_type));
+    let defaults = quote!(#private::CharmConfig::new(#charm_type));
     let mut fields = Vec::new();
     if let Some(limit) = &args.buffer_max_events {
         fields.push(quote!(buffer_max_events: #limit,));
@@ -194,7 +197,7 @@ fn session_parts(
         fields.push(quote!(join_juju_trace: #join,));
     }
     let config = quote! {
-        ::charm_tracing::__private::CharmConfig {
+        #private::CharmConfig {
             service_name: #service_name,
             buffer_path: #buffer_path,
             #(#fields)*
@@ -219,22 +222,26 @@ enum Source {
 
 /// The statement the constructor runs once the new value is bound to `receiver`.
 fn session_start(source: &Source, receiver: &syn::Ident) -> TokenStream {
+    let private = crate::private();
     match source {
         Source::Here(SessionParts {
             config,
             endpoint,
             cert,
         }) => quote! {{
-            const __CHARM_TRACING_CONFIG: ::charm_tracing::__private::CharmConfig = #config;
-            ::charm_tracing::__private::start_session(
+            const __CHARM_TRACING_CONFIG: #private::CharmConfig = #config;
+            #private::start_session(
                 &__CHARM_TRACING_CONFIG,
                 || #endpoint,
                 || #cert,
             );
         }},
-        Source::Struct { call_site } => quote_spanned! {*call_site=>
-            ::charm_tracing::__private::start_charm_session::<Self>(&#receiver);
-        },
+        Source::Struct { call_site } => {
+            let path = crate::private_at(*call_site);
+            quote_spanned! {*call_site=>
+                #path::start_charm_session::<Self>(&#receiver);
+            }
+        }
     }
 }
 
@@ -260,10 +267,11 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
 /// and the compiler's "conflicting implementations" error names the trait, which says what
 /// to do, with each impl at its attribute.
 fn configured_marker(generics: &Generics, self_ty: &TokenStream, call_site: Span) -> TokenStream {
+    let private = crate::private();
     let (impl_generics, _, where_clause) = generics.split_for_impl();
     respan(
         quote! {
-            impl #impl_generics ::charm_tracing::__private::TraceCharmArgumentsGoOnTheStructOrOnTheImplNotBoth
+            impl #impl_generics #private::TraceCharmArgumentsGoOnTheStructOrOnTheImplNotBoth
                 for #self_ty #where_clause {}
         },
         call_site,
@@ -273,6 +281,7 @@ fn configured_marker(generics: &Generics, self_ty: &TokenStream, call_site: Span
 /// `#[trace_charm(...)]` on the charm's struct: the struct unchanged, its `TraceCharmConfig`
 /// impl, and the marker impl.
 fn on_struct(args: CharmArgs, definition: ItemStruct) -> syn::Result<TokenStream> {
+    let private = crate::private();
     if let Some((_, literal)) = &args.constructor {
         return Err(syn::Error::new(
             literal.span(),
@@ -306,7 +315,7 @@ fn on_struct(args: CharmArgs, definition: ItemStruct) -> syn::Result<TokenStream
     let self_ty = quote!(#name #type_generics);
     let header = respan(
         quote! {
-            impl #impl_generics ::charm_tracing::__private::TraceCharmConfig for #self_ty
+            impl #impl_generics #private::TraceCharmConfig for #self_ty
                 #where_clause
         },
         args.call_site,
@@ -317,7 +326,7 @@ fn on_struct(args: CharmArgs, definition: ItemStruct) -> syn::Result<TokenStream
 
         #[automatically_derived]
         #header {
-            const CONFIG: ::charm_tracing::__private::CharmConfig = #config;
+            const CONFIG: #private::CharmConfig = #config;
             fn charm_tracing_endpoint(&self) -> ::core::option::Option<::std::string::String> {
                 #endpoint
             }
@@ -339,6 +348,7 @@ fn on_struct(args: CharmArgs, definition: ItemStruct) -> syn::Result<TokenStream
 /// `#[trace_charm]`), an impl block the impl that says it is the charm's traced block (for
 /// the struct's configuration).
 pub(crate) fn stand_in(item: &Item) -> TokenStream {
+    let private = crate::private();
     match item {
         Item::Struct(definition) => stand_in_config(definition),
         Item::Impl(block) if block.trait_.is_none() => {
@@ -346,7 +356,7 @@ pub(crate) fn stand_in(item: &Item) -> TokenStream {
             let self_ty = &block.self_ty;
             quote! {
                 #[automatically_derived]
-                impl #impl_generics ::charm_tracing::__private::TraceCharmGoesOnOneImplBlock
+                impl #impl_generics #private::TraceCharmGoesOnOneImplBlock
                     for #self_ty #where_clause {}
             }
         }
@@ -355,16 +365,17 @@ pub(crate) fn stand_in(item: &Item) -> TokenStream {
 }
 
 fn stand_in_config(definition: &ItemStruct) -> TokenStream {
+    let private = crate::private();
     let name = &definition.ident;
     let charm_type = name.to_string();
     let (impl_generics, type_generics, where_clause) = definition.generics.split_for_impl();
     quote! {
         #[automatically_derived]
-        impl #impl_generics ::charm_tracing::__private::TraceCharmConfig for #name #type_generics
+        impl #impl_generics #private::TraceCharmConfig for #name #type_generics
             #where_clause
         {
-            const CONFIG: ::charm_tracing::__private::CharmConfig =
-                ::charm_tracing::__private::CharmConfig::new(#charm_type);
+            const CONFIG: #private::CharmConfig =
+                #private::CharmConfig::new(#charm_type);
             fn charm_tracing_endpoint(&self) -> ::core::option::Option<::std::string::String> {
                 ::core::option::Option::None
             }
@@ -379,6 +390,7 @@ fn stand_in_config(definition: &ItemStruct) -> TokenStream {
 
 /// `#[trace_charm(...)]` / `#[trace_charm]` on the charm's impl block.
 fn on_impl(args: CharmArgs, mut block: ItemImpl) -> syn::Result<TokenStream> {
+    let private = crate::private();
     if let Some((_, trait_path, _)) = &block.trait_ {
         return Err(syn::Error::new(
             trait_path.span(),
@@ -420,7 +432,7 @@ fn on_impl(args: CharmArgs, mut block: ItemImpl) -> syn::Result<TokenStream> {
         take_trace_args(&mut ctor.attrs)?;
         let body = &ctor.block;
         ctor.block = syn::parse2(quote! {{
-            let #receiver: Self = ::charm_tracing::__private::call_once(move || #body);
+            let #receiver: Self = #private::call_once(move || #body);
             #session_start
             #receiver
         }})?;
@@ -436,7 +448,7 @@ fn on_impl(args: CharmArgs, mut block: ItemImpl) -> syn::Result<TokenStream> {
     let (impl_generics, _, where_clause) = block.generics.split_for_impl();
     let traced_block = respan(
         quote! {
-            impl #impl_generics ::charm_tracing::__private::TraceCharmGoesOnOneImplBlock
+            impl #impl_generics #private::TraceCharmGoesOnOneImplBlock
                 for #self_ty #where_clause {}
         },
         args.call_site,
@@ -559,7 +571,7 @@ mod tests {
         let out = squash(&out);
         assert!(out.starts_with(&squash("struct C < T : Clone > where T : Default")));
         assert!(out.contains(&squash(
-            "impl < T : Clone > :: charm_tracing :: __private :: TraceCharmConfig for C < T > \
+            "impl < T : Clone > :: charm_tracing :: __private_0_1_0 :: TraceCharmConfig for C < T > \
              where T : Default"
         )));
         assert!(

@@ -15,14 +15,15 @@ pub(crate) enum SpanName {
 
 impl SpanName {
     fn expression(&self) -> TokenStream {
+        let private = crate::private();
         match self {
             SpanName::Fixed(name) => quote!(#name),
             // The static is shared by every `Self` this code runs for (a trait's default
             // method, a blanket impl): it holds one type's name, the runtime the others'.
             SpanName::SelfMethod(method) => quote! {{
-                static __CHARM_TRACING_NAME: ::charm_tracing::__private::MethodNameCache =
-                    ::charm_tracing::__private::MethodNameCache::new();
-                ::charm_tracing::__private::method_span_name(
+                static __CHARM_TRACING_NAME: #private::MethodNameCache =
+                    #private::MethodNameCache::new();
+                #private::method_span_name(
                     &__CHARM_TRACING_NAME,
                     ::std::any::type_name::<Self>(),
                     #method,
@@ -58,14 +59,15 @@ fn returns_never(output: &ReturnType) -> bool {
 
 /// Ends the span of `guard`, failed if `__charm_tracing_ret` is an `Err`.
 fn finish(guard: &TokenStream) -> TokenStream {
+    let private = crate::private();
     quote! {{
         #[allow(unused_imports)]
-        use ::charm_tracing::__private::{
+        use #private::{
             ViewAnyValue as _, ViewDisplayError as _, ViewError as _, ViewHandlerError as _,
         };
         #[allow(clippy::needless_borrow)] // the borrows select the impl
         #guard.finish(
-            (&&&&::charm_tracing::__private::Outcome(&__charm_tracing_ret))
+            (&&&&#private::Outcome(&__charm_tracing_ret))
                 .__charm_tracing_error(),
         );
     }}
@@ -131,6 +133,7 @@ pub(crate) fn traced_body(
     name: &SpanName,
     open: AsyncOpen,
 ) -> TokenStream {
+    let private = crate::private();
     let name = name.expression();
     let typed = annotation(&sig.output).map(|ty| quote!(: #ty));
     if sig.asyncness.is_some() {
@@ -150,7 +153,7 @@ pub(crate) fn traced_body(
         let statements = &block.stmts;
         let finish = finish(&quote!(__charm_tracing_token));
         let traced = quote! {{
-            let __charm_tracing_span = ::charm_tracing::__private::AsyncSpan::open(#name);
+            let __charm_tracing_span = #private::AsyncSpan::open(#name);
             let __charm_tracing_token = __charm_tracing_span.token();
             __charm_tracing_span.wrap(async move {
                 #keep
@@ -177,7 +180,7 @@ pub(crate) fn traced_body(
     }
     if returns_never(&sig.output) {
         return quote! {{
-            let __charm_tracing_guard = ::charm_tracing::__private::enter(#name);
+            let __charm_tracing_guard = #private::enter(#name);
             #block
         }};
     }
@@ -186,10 +189,10 @@ pub(crate) fn traced_body(
     // checked, so coercions (`Box<E>` to `Box<dyn Error>`) and `?` conversions still work.
     let turbofish = annotation(&sig.output).map(|ty| quote!(::<#ty, _>));
     quote! {{
-        let __charm_tracing_guard = ::charm_tracing::__private::enter(#name);
+        let __charm_tracing_guard = #private::enter(#name);
         #[allow(clippy::let_unit_value)]
         let __charm_tracing_ret #typed =
-            ::charm_tracing::__private::call_once #turbofish (move || #block);
+            #private::call_once #turbofish (move || #block);
         #finish
         __charm_tracing_ret
     }}

@@ -2,7 +2,8 @@
 //! on a charm's struct or impl block and `#[trace]` on fns, methods and impl blocks.
 //!
 //! Use them through the `charm-tracing` facade; the generated code names the runtime through
-//! `charm_tracing::__private`.
+//! a hidden module of `charm_tracing` whose name carries this crate's version (see
+//! `private`).
 
 mod args;
 mod charm;
@@ -11,6 +12,21 @@ mod items;
 mod untraced;
 
 use proc_macro::TokenStream;
+
+/// The facade's hidden module that generated code names the runtime through,
+/// `::charm_tracing::__private_{version}`: the facade pins this crate's version exactly, so
+/// a macro crate and a facade of different versions fail to compile rather than mismatch.
+pub(crate) fn private() -> proc_macro2::TokenStream {
+    private_at(proc_macro2::Span::call_site())
+}
+
+/// [`private`], spanned at `span` (a path inside `quote_spanned!`, so that an error about it
+/// points where the rest of the expression does).
+pub(crate) fn private_at(span: proc_macro2::Span) -> proc_macro2::TokenStream {
+    let version = env!("CARGO_PKG_VERSION").replace(['.', '-', '+'], "_");
+    let module = syn::Ident::new(&format!("__private_{version}"), span);
+    quote::quote_spanned!(span=> ::charm_tracing::#module)
+}
 use syn::parse::Parser;
 
 /// Traces a charm: every method of the impl block (private ones and associated fns too)

@@ -15,6 +15,10 @@ pub const DEFAULT_TOOL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the pipe readers get, once a tool's process group is killed, to hand over what
 /// they read.
 const READER_GRACE: Duration = Duration::from_millis(100);
+/// How long the readers get, once the tool has exited, to see the end of its output (they
+/// need only be scheduled on a busy machine; a pipe still open past it is held by something
+/// the tool started, and the group is killed).
+const AFTER_EXIT_GRACE: Duration = Duration::from_secs(1);
 
 /// A hook tool that did not give a usable answer.
 ///
@@ -261,12 +265,11 @@ impl HookTools {
         };
         *exit_code = status.code();
         // The tool has exited: what it wrote is in the pipes now. Wait a moment for the
-        // readers, not the rest of the tool's limit: a pipe still open past that is held by
-        // something the tool started.
+        // readers, not the rest of the tool's limit.
         let remaining = || {
             deadline
                 .saturating_duration_since(Instant::now())
-                .min(READER_GRACE)
+                .min(AFTER_EXIT_GRACE)
         };
         let mut stdout_bytes = stdout.recv_timeout(remaining());
         let mut stderr_bytes = stderr.recv_timeout(remaining());
