@@ -59,16 +59,13 @@ pub async fn main_async<C: AsyncCharm>(
 /// pinned at: the macros name it from theirs, so a mismatch is a compile error.
 #[doc(hidden)]
 pub mod __private_0_1_0 {
-    pub use charm_tracing_runtime::outcome::{
-        Outcome, ViewAnyValue, ViewDisplayError, ViewError, ViewHandlerError,
-    };
-    pub use charm_tracing_runtime::span::{AsyncSpan, SpanGuard, enter};
-    pub use charm_tracing_runtime::{
-        CertValue, CharmConfig, EndpointValue, MethodNameCache,
+    pub use charm_tracing_runtime::__macro::{
+        AsyncSpan, CharmConfig, MethodNameCache, Outcome, SpanGuard,
         TraceCharmArgumentsGoOnTheStructOrOnTheImplNotBoth, TraceCharmConfig,
-        TraceCharmGoesOnOneImplBlock, call_once, method_span_name, start_charm_session,
-        start_session,
+        TraceCharmGoesOnOneImplBlock, ViewAnyValue, ViewDisplayError, ViewError, ViewHandlerError,
+        call_once, enter, method_span_name, start_charm_session, start_session,
     };
+    pub use charm_tracing_runtime::{CertValue, EndpointValue};
 }
 
 #[cfg(test)]

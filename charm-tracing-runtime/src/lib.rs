@@ -20,7 +20,6 @@ mod juju;
 mod lifecycle;
 pub mod testing;
 
-pub use collect::{outcome, span};
 pub use export::buffer;
 pub use juju::{juju_log, relation};
 
@@ -36,22 +35,36 @@ pub use juju::event_kind::{
 };
 pub use juju::hook_tool_span::{ARGS_RECORDED_FOR, hook_tool};
 pub use juju::hook_tools::HookToolError;
-pub use lifecycle::config::{
-    CertValue, CharmConfig, EndpointValue, TraceCharmArgumentsGoOnTheStructOrOnTheImplNotBoth,
-    TraceCharmConfig, TraceCharmGoesOnOneImplBlock, start_charm_session,
-};
+pub use lifecycle::config::{CertValue, EndpointValue};
 pub use lifecycle::hook::{
     AsyncCharm, Charm, HandlerError, emit, hook_exit_code, juju_context_or_exit_code, main,
     main_async,
 };
-pub use lifecycle::start::start_session;
+
+/// What the macros' expansion uses (through the facade's versioned hidden module). Not a
+/// public API.
+#[doc(hidden)]
+pub mod __macro {
+    pub use crate::collect::outcome::{
+        ErrorView, Outcome, ViewAnyValue, ViewDisplayError, ViewError, ViewHandlerError,
+        short_type_name,
+    };
+    pub use crate::collect::span::{AsyncSpan, SpanGuard, SpanToken, Traced, enter};
+    pub use crate::lifecycle::config::{
+        CharmConfig, TraceCharmArgumentsGoOnTheStructOrOnTheImplNotBoth, TraceCharmConfig,
+        TraceCharmGoesOnOneImplBlock, start_charm_session,
+    };
+    pub use crate::lifecycle::start::start_session;
+    pub use crate::{MethodNameCache, call_once, method_span_name};
+}
 
 /// Calls `f`; generated code wraps a traced body in it so that `return` and `?` keep their
 /// meaning and the closure is `FnOnce`.
 ///
 /// ```
-/// assert_eq!(charm_tracing_runtime::call_once(|| 2 + 2), 4);
+/// assert_eq!(charm_tracing_runtime::__macro::call_once(|| 2 + 2), 4);
 /// ```
+#[doc(hidden)]
 #[inline(always)]
 pub fn call_once<R, F: FnOnce() -> R>(f: F) -> R {
     f()
@@ -63,10 +76,11 @@ pub fn call_once<R, F: FnOnce() -> R>(f: F) -> R {
 /// the others.
 ///
 /// ```
-/// static CACHE: charm_tracing_runtime::MethodNameCache = charm_tracing_runtime::MethodNameCache::new();
-/// let name = charm_tracing_runtime::method_span_name(&CACHE, "a::A", "r");
+/// static CACHE: charm_tracing_runtime::__macro::MethodNameCache = charm_tracing_runtime::__macro::MethodNameCache::new();
+/// let name = charm_tracing_runtime::__macro::method_span_name(&CACHE, "a::A", "r");
 /// assert_eq!(name, "method call: A.r");
 /// ```
+#[doc(hidden)]
 #[derive(Debug)]
 pub struct MethodNameCache(std::sync::OnceLock<(&'static str, &'static str)>);
 
@@ -74,7 +88,7 @@ impl MethodNameCache {
     /// An empty cache.
     ///
     /// ```
-    /// static CACHE: charm_tracing_runtime::MethodNameCache = charm_tracing_runtime::MethodNameCache::new();
+    /// static CACHE: charm_tracing_runtime::__macro::MethodNameCache = charm_tracing_runtime::__macro::MethodNameCache::new();
     /// ```
     pub const fn new() -> Self {
         MethodNameCache(std::sync::OnceLock::new())
@@ -91,13 +105,14 @@ impl Default for MethodNameCache {
 /// lone `#[trace]`: `method call: {short type}.{method}`, made once per type and method.
 ///
 /// ```
-/// use charm_tracing_runtime::{method_span_name, MethodNameCache};
+/// use charm_tracing_runtime::__macro::{method_span_name, MethodNameCache};
 ///
 /// static CACHE: MethodNameCache = MethodNameCache::new();
 /// assert_eq!(method_span_name(&CACHE, "my_crate::Store<u8>", "get"), "method call: Store.get");
 /// assert_eq!(method_span_name(&CACHE, "my_crate::Other", "get"), "method call: Other.get");
 /// assert_eq!(method_span_name(&CACHE, "my_crate::Store<u8>", "get"), "method call: Store.get");
 /// ```
+#[doc(hidden)]
 #[inline]
 pub fn method_span_name(
     cache: &'static MethodNameCache,
@@ -128,7 +143,7 @@ fn interned_method_name(self_type: &'static str, method: &'static str) -> &'stat
         .or_insert_with(|| {
             let name = format!(
                 "method call: {}.{method}",
-                outcome::short_type_name(self_type)
+                collect::outcome::short_type_name(self_type)
             );
             Box::leak(name.into_boxed_str())
         })

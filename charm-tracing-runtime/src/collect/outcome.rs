@@ -11,7 +11,7 @@ use std::fmt::{self, Debug, Display};
 /// A borrowed return value, to be inspected for an error.
 ///
 /// ```
-/// use charm_tracing_runtime::outcome::{Outcome, ViewAnyValue as _, ViewDisplayError as _,
+/// use charm_tracing_runtime::__macro::{Outcome, ViewAnyValue as _, ViewDisplayError as _,
 ///     ViewError as _, ViewHandlerError as _};
 ///
 /// let ok: Result<u8, std::num::ParseIntError> = "7".parse();
@@ -32,7 +32,7 @@ impl<T: ?Sized> std::fmt::Debug for Outcome<'_, T> {
 /// A borrowed view of an error a traced call returned.
 ///
 /// ```
-/// use charm_tracing_runtime::outcome::ErrorView;
+/// use charm_tracing_runtime::__macro::ErrorView;
 ///
 /// let view = ErrorView::new("my_crate::ConfigError", &"bad port", None);
 /// assert_eq!(view.to_info().type_name, "ConfigError");
@@ -55,7 +55,7 @@ impl<'a> ErrorView<'a> {
     /// A view of an error with full type name `type_name`.
     ///
     /// ```
-    /// # use charm_tracing_runtime::outcome::ErrorView;
+    /// # use charm_tracing_runtime::__macro::ErrorView;
     /// let view = ErrorView::new("std::io::error::Error", &"denied", None);
     /// assert_eq!(view.to_info().message, "denied");
     /// ```
@@ -74,7 +74,7 @@ impl<'a> ErrorView<'a> {
     /// The owned error description: short type name and message.
     ///
     /// ```
-    /// # use charm_tracing_runtime::outcome::ErrorView;
+    /// # use charm_tracing_runtime::__macro::ErrorView;
     /// let info = ErrorView::new("a::b::Oops<u8>", &"no", None).to_info();
     /// assert_eq!((info.type_name.as_str(), info.message.as_str()), ("Oops", "no"));
     /// ```
@@ -115,7 +115,7 @@ fn is_boxed_trait_object(type_name: &str) -> bool {
 /// `a::b::Name<T>` → `Name`.
 ///
 /// ```
-/// assert_eq!(charm_tracing_runtime::outcome::short_type_name("a::B<c::D>"), "B");
+/// assert_eq!(charm_tracing_runtime::__macro::short_type_name("a::B<c::D>"), "B");
 /// ```
 pub fn short_type_name(full: &str) -> &str {
     // `&Store`, `&mut Store`: named as the macros name an impl of a reference type.

@@ -103,7 +103,7 @@ pub(crate) fn parent_for_new_span(session: &Session) -> (SpanId, SpanId) {
 /// Dropped during a panic, it marks the span failed.
 ///
 /// ```
-/// use charm_tracing_runtime::span;
+/// use charm_tracing_runtime::__macro as span;
 ///
 /// // Outside a session the guard records nothing.
 /// let guard = span::enter("function call: render_config");
@@ -122,7 +122,7 @@ const INACTIVE: usize = usize::MAX;
 /// Opens a span named `name` under the current span, if a session is recording.
 ///
 /// ```
-/// let guard = charm_tracing_runtime::span::enter("method call: Workload.configure");
+/// let guard = charm_tracing_runtime::__macro::enter("method call: Workload.configure");
 /// guard.finish(None);
 /// ```
 #[inline(always)]
@@ -181,7 +181,7 @@ impl SpanGuard {
     /// Ends the span; `error` (the call's `Err`, if any) marks it failed.
     ///
     /// ```
-    /// charm_tracing_runtime::span::enter("function call: f").finish(None);
+    /// charm_tracing_runtime::__macro::enter("function call: f").finish(None);
     /// ```
     #[inline(always)]
     pub fn finish(mut self, error: Option<ErrorView<'_>>) {
@@ -194,7 +194,7 @@ impl SpanGuard {
     /// Whether this guard records a span.
     ///
     /// ```
-    /// assert!(!charm_tracing_runtime::span::enter("function call: f").is_recording());
+    /// assert!(!charm_tracing_runtime::__macro::enter("function call: f").is_recording());
     /// ```
     pub fn is_recording(&self) -> bool {
         self.index != INACTIVE
@@ -223,7 +223,7 @@ impl Drop for SpanGuard {
 /// is dropped early.
 ///
 /// ```
-/// use charm_tracing_runtime::span::AsyncSpan;
+/// use charm_tracing_runtime::__macro::AsyncSpan;
 ///
 /// let span = AsyncSpan::open("function call: fetch");
 /// let token = span.token();
@@ -262,7 +262,7 @@ impl AsyncSpan {
     /// Opens the span under the current span.
     ///
     /// ```
-    /// charm_tracing_runtime::span::AsyncSpan::open("function call: f").finish(None);
+    /// charm_tracing_runtime::__macro::AsyncSpan::open("function call: f").finish(None);
     /// ```
     #[inline]
     pub fn open(name: &'static str) -> Self {
@@ -314,7 +314,7 @@ impl AsyncSpan {
     /// A handle the wrapped body ends the span with, reporting its outcome.
     ///
     /// ```
-    /// # use charm_tracing_runtime::span::AsyncSpan;
+    /// # use charm_tracing_runtime::__macro::AsyncSpan;
     /// let span = AsyncSpan::open("function call: f");
     /// span.token().finish(None);
     /// ```
@@ -331,7 +331,7 @@ impl AsyncSpan {
     /// future completes or is dropped.
     ///
     /// ```
-    /// # use charm_tracing_runtime::span::AsyncSpan;
+    /// # use charm_tracing_runtime::__macro::AsyncSpan;
     /// let _future = AsyncSpan::open("function call: f").wrap(async {});
     /// ```
     pub fn wrap<F: Future>(self, future: F) -> Traced<F> {
@@ -341,7 +341,7 @@ impl AsyncSpan {
     /// Ends the span; `error` marks it failed.
     ///
     /// ```
-    /// charm_tracing_runtime::span::AsyncSpan::open("function call: f").finish(None);
+    /// charm_tracing_runtime::__macro::AsyncSpan::open("function call: f").finish(None);
     /// ```
     pub fn finish(mut self, error: Option<ErrorView<'_>>) {
         if let Some((session, frame)) = self.active.take() {
@@ -356,7 +356,7 @@ impl SpanToken {
     /// while the span's future is polled, so the span's session is current.
     ///
     /// ```
-    /// # use charm_tracing_runtime::span::AsyncSpan;
+    /// # use charm_tracing_runtime::__macro::AsyncSpan;
     /// AsyncSpan::open("function call: f").token().finish(None);
     /// ```
     pub fn finish(self, error: Option<ErrorView<'_>>) {

@@ -6,7 +6,7 @@ use std::time::Duration;
 /// The settings `#[trace_charm(...)]` writes into the charm's constructor.
 ///
 /// ```
-/// use charm_tracing_runtime::CharmConfig;
+/// use charm_tracing_runtime::__macro::CharmConfig;
 ///
 /// let config = CharmConfig::new("MyCharm");
 /// assert_eq!(config.buffer_max_events, 100);
@@ -45,7 +45,7 @@ impl CharmConfig {
     /// The defaults, for a charm type named `charm_type`.
     ///
     /// ```
-    /// # use charm_tracing_runtime::CharmConfig;
+    /// # use charm_tracing_runtime::__macro::CharmConfig;
     /// assert_eq!(CharmConfig::new("C").buffer_max_size_mib, 10);
     /// ```
     pub const fn new(charm_type: &'static str) -> Self {
@@ -63,7 +63,7 @@ impl CharmConfig {
     /// The deadline for all network work of a hook.
     ///
     /// ```
-    /// # use charm_tracing_runtime::CharmConfig;
+    /// # use charm_tracing_runtime::__macro::CharmConfig;
     /// let config = CharmConfig { export_timeout_ms: 250, ..CharmConfig::new("C") };
     /// assert_eq!(config.export_timeout().as_millis(), 250);
     /// ```
@@ -74,7 +74,7 @@ impl CharmConfig {
     /// The buffer file for a charm living in `charm_dir`.
     ///
     /// ```
-    /// # use charm_tracing_runtime::CharmConfig;
+    /// # use charm_tracing_runtime::__macro::CharmConfig;
     /// let path = CharmConfig::new("C").buffer_file(std::path::Path::new("/charm"));
     /// assert_eq!(path.to_str(), Some("/charm/.charm_tracing_buffer.raw"));
     /// ```
@@ -131,14 +131,14 @@ pub trait CertValue {
 /// block (without arguments) starts the session from it. Written by hand it looks like this:
 ///
 /// ```
-/// use charm_tracing_runtime::{CharmConfig, TraceCharmConfig};
+/// use charm_tracing_runtime::__macro::{CharmConfig, TraceCharmConfig};
 /// use std::path::PathBuf;
 ///
 /// struct MyCharm {
 ///     endpoint: Option<String>,
 /// }
 ///
-/// impl charm_tracing_runtime::TraceCharmGoesOnOneImplBlock for MyCharm {}
+/// impl charm_tracing_runtime::__macro::TraceCharmGoesOnOneImplBlock for MyCharm {}
 /// impl TraceCharmConfig for MyCharm {
 ///     const CONFIG: CharmConfig = CharmConfig { buffer_max_events: 42, ..CharmConfig::new("MyCharm") };
 ///     fn charm_tracing_endpoint(&self) -> Option<String> {
@@ -176,7 +176,7 @@ pub trait TraceCharmConfig: TraceCharmGoesOnOneImplBlock {
 ///
 /// ```
 /// struct MyCharm;
-/// impl charm_tracing_runtime::TraceCharmGoesOnOneImplBlock for MyCharm {}
+/// impl charm_tracing_runtime::__macro::TraceCharmGoesOnOneImplBlock for MyCharm {}
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is configured on its struct, but no `#[trace_charm]` impl block covers \
@@ -193,7 +193,7 @@ pub trait TraceCharmGoesOnOneImplBlock {}
 /// compiler's "conflicting implementations" error names this trait, which says what to do.
 ///
 /// ```
-/// use charm_tracing_runtime::TraceCharmArgumentsGoOnTheStructOrOnTheImplNotBoth;
+/// use charm_tracing_runtime::__macro::TraceCharmArgumentsGoOnTheStructOrOnTheImplNotBoth;
 ///
 /// struct MyCharm;
 /// impl TraceCharmArgumentsGoOnTheStructOrOnTheImplNotBoth for MyCharm {}
@@ -204,11 +204,11 @@ pub trait TraceCharmArgumentsGoOnTheStructOrOnTheImplNotBoth {}
 /// (what the constructor of a `#[trace_charm]` impl block without arguments calls).
 ///
 /// ```
-/// use charm_tracing_runtime::{CharmConfig, TraceCharmConfig, start_charm_session};
+/// use charm_tracing_runtime::__macro::{CharmConfig, TraceCharmConfig, start_charm_session};
 /// use std::path::PathBuf;
 ///
 /// struct MyCharm;
-/// impl charm_tracing_runtime::TraceCharmGoesOnOneImplBlock for MyCharm {}
+/// impl charm_tracing_runtime::__macro::TraceCharmGoesOnOneImplBlock for MyCharm {}
 /// impl TraceCharmConfig for MyCharm {
 ///     const CONFIG: CharmConfig = CharmConfig::new("MyCharm");
 ///     fn charm_tracing_endpoint(&self) -> Option<String> { None }

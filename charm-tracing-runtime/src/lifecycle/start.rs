@@ -32,7 +32,7 @@ pub(crate) fn set_pending_context(ctx: Option<JujuContext>) {
 /// `endpoint` and `cert` are only evaluated when a session actually starts.
 ///
 /// ```
-/// use charm_tracing_runtime::{CharmConfig, start_session};
+/// use charm_tracing_runtime::__macro::{CharmConfig, start_session};
 ///
 /// // Outside Juju (no `JUJU_UNIT_NAME`) no session starts.
 /// start_session(&CharmConfig::new("MyCharm"), || None, || None);
