@@ -30,6 +30,8 @@ pub struct CharmConfig {
     /// Whether the hook's root span joins Juju's trace (`TRACEPARENT`) as a child of Juju's
     /// span; `false` keeps a trace of its own with a link to Juju's span.
     pub join_juju_trace: bool,
+    /// The most KiB one hook's encoded trace may take; calls past it are folded.
+    pub trace_max_size_kib: u32,
 }
 
 /// The default number of buffered records.
@@ -40,6 +42,12 @@ pub const DEFAULT_BUFFER_MAX_SIZE_MIB: u32 = 10;
 pub const DEFAULT_BUFFER_FILE_NAME: &str = ".charm_tracing_buffer.raw";
 /// The default deadline for the network work of a hook.
 pub const DEFAULT_EXPORT_TIMEOUT_MS: u64 = 1000;
+/// The default bound of one hook's encoded trace, in KiB: under Grafana Tempo's default
+/// `max_bytes_per_trace` (5 MB), beyond which Tempo discards a trace.
+pub const DEFAULT_TRACE_MAX_SIZE_KIB: u32 = 4096;
+/// The smallest `trace_max_size_kib` accepted: room for the hook's root, event and fold spans.
+#[allow(dead_code)] // read by the session budget (next commit)
+pub const MIN_TRACE_MAX_SIZE_KIB: u32 = 64;
 
 impl CharmConfig {
     /// The defaults, for a charm type named `charm_type`.
@@ -57,6 +65,7 @@ impl CharmConfig {
             buffer_path: None,
             export_timeout_ms: DEFAULT_EXPORT_TIMEOUT_MS,
             join_juju_trace: true,
+            trace_max_size_kib: DEFAULT_TRACE_MAX_SIZE_KIB,
         }
     }
 
