@@ -338,6 +338,7 @@ fn the_struct_records_its_arguments_for_the_type() {
             buffer_path: Some("/charm-traces/buffer"),
             export_timeout_ms: 500,
             join_juju_trace: true,
+            trace_max_size_kib: 4096,
         }
     );
     assert_eq!(

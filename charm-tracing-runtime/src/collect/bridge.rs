@@ -70,7 +70,7 @@ pub struct CharmSpan {
 /// Which span a handle acts on.
 enum Target {
     /// Span `index` of the session.
-    Fixed(Arc<Session>, usize),
+    Fixed(Arc<Session>, usize, Stamp),
     /// The current charm span of the calling thread, in this session.
     Proxy(std::sync::Weak<Session>),
     /// Nothing: outside a session, or tracing off.
@@ -100,7 +100,7 @@ impl CharmSpan {
     pub(crate) fn borrowed(session: Arc<Session>, index: usize, span_id: SpanId) -> Self {
         CharmSpan {
             span_context: span_context(&session, span_id),
-            target: Target::Fixed(session, index),
+            target: Target::Fixed(session, index, Stamp::UNSET),
             ends_on_drop: false,
         }
     }
@@ -115,7 +115,7 @@ impl CharmSpan {
 
     fn update(&self, f: impl FnOnce(&mut SpanRecord)) {
         match &self.target {
-            Target::Fixed(session, index) => {
+            Target::Fixed(session, index, _) => {
                 session.with_span(*index, f);
             }
             Target::Proxy(session) => {
@@ -165,7 +165,7 @@ impl opentelemetry::trace::Span for CharmSpan {
 
     fn is_recording(&self) -> bool {
         match &self.target {
-            Target::Fixed(session, _) => session.is_open(),
+            Target::Fixed(session, _, _) => session.is_open(),
             Target::Proxy(session) => session.upgrade().is_some_and(|s| s.is_open()),
             Target::Inert => false,
         }
@@ -208,8 +208,9 @@ impl opentelemetry::trace::Span for CharmSpan {
         if self.ends_on_drop {
             self.ends_on_drop = false;
             MANUAL_LIVE.fetch_sub(1, Ordering::Relaxed);
-            if let Target::Fixed(session, index) = &self.target {
-                session.close_span_at(*index, None, Stamp::unix(unix_nanos(timestamp)));
+            if let Target::Fixed(session, index, start) = &self.target {
+                let end = Stamp::unix(unix_nanos(timestamp));
+                session.close_span_at(*index, *start, None, end);
             }
         }
     }
@@ -271,7 +272,6 @@ impl Tracer for BridgeTracer {
         let Some(session) = session::current() else {
             return CharmSpan::inert();
         };
-        let span_id = session::new_span_id();
         let explicit = parent_cx.span().span_context().clone();
         let parent = if explicit.is_valid()
             && explicit.trace_id() == session.trace_id
@@ -281,7 +281,7 @@ impl Tracer for BridgeTracer {
         } else {
             crate::collect::span::parent_for_new_span(&session).0
         };
-        let mut record = SpanRecord::open(builder.name, span_id, parent);
+        let mut record = SpanRecord::open(builder.name, SpanId::INVALID, parent);
         if let Some(start) = builder.start_time {
             record.start = Stamp::unix(unix_nanos(start));
         }
@@ -300,12 +300,13 @@ impl Tracer for BridgeTracer {
                 })
                 .collect();
         }
+        let start = record.start;
         match session.open_record(record) {
-            Some(index) => {
+            Some(opened) => {
                 MANUAL_LIVE.fetch_add(1, Ordering::Relaxed);
                 CharmSpan {
-                    span_context: span_context(&session, span_id),
-                    target: Target::Fixed(session, index),
+                    span_context: span_context(&session, opened.span_id),
+                    target: Target::Fixed(session, opened.index, start),
                     ends_on_drop: true,
                 }
             }

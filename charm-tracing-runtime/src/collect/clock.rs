@@ -115,6 +115,11 @@ impl Converter {
         }
     }
 
+    /// A duration of `ticks`, in nanoseconds.
+    pub(crate) fn nanos(&self, ticks: u64) -> u64 {
+        u64::try_from(u128::from(ticks) * self.nanos / self.ticks).unwrap_or(u64::MAX)
+    }
+
     pub(crate) fn unix_nanos(&self, ticks: u64) -> u64 {
         let start = self.start.ticks;
         let offset = |delta: u64| u128::from(delta) * self.nanos / self.ticks;

@@ -8,10 +8,12 @@ pub(crate) mod backtrace;
 pub(crate) mod bridge;
 pub(crate) mod clock;
 pub(crate) mod enabled;
+pub(crate) mod fold;
 pub mod outcome;
 pub(crate) mod panics;
 pub(crate) mod record;
 pub(crate) mod session;
 pub mod span;
+pub(crate) mod table;
 #[cfg(feature = "tracing")]
 pub(crate) mod tracing_layer;

@@ -55,7 +55,7 @@ pub(crate) fn install_hook() {
 fn end_session_before_abort(error: &ErrorInfo) {
     if let Some(session) = crate::collect::session::current() {
         if let Some(frame) = crate::collect::span::top() {
-            session.close_span(frame.index, Some(error));
+            session.close_span(frame.index, frame.start, Some(error));
         }
         // The stack trace is recorded once, where the panic started.
         session.fail_root(&ErrorInfo {

@@ -28,6 +28,18 @@ impl Stamp {
         self != Stamp::UNSET
     }
 
+    /// The stamp as one `u64` (for atomics).
+    #[inline(always)]
+    pub fn raw(self) -> u64 {
+        self.0
+    }
+
+    /// A stamp from [`Stamp::raw`].
+    #[inline(always)]
+    pub fn from_raw(raw: u64) -> Self {
+        Stamp(raw)
+    }
+
     /// `Ok(ticks)` or `Err(unix_nanos)`.
     pub fn ticks_or_unix(self) -> Result<u64, u64> {
         if self.0 & UNIX_BIT == 0 {
@@ -57,12 +69,16 @@ pub(crate) enum StatusRecord {
 
 /// What most spans never have: kept out of line so a record stays small (every traced call
 /// writes one, and fresh memory costs page faults).
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Details {
     pub status: StatusRecord,
     pub attributes: Vec<KeyValue>,
     pub events: Vec<EventRecord>,
     pub links: Vec<LinkRecord>,
+    /// Attributes left out: the trace had no room for them.
+    pub dropped_attributes: u32,
+    /// Events left out: the trace had no room for them.
+    pub dropped_events: u32,
 }
 
 /// A link to a span of another trace (Juju's, with `join_juju_trace = false`).
@@ -74,15 +90,13 @@ pub(crate) struct LinkRecord {
 }
 
 /// One span: open while `end` is unset. 72 bytes.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct SpanRecord {
     pub name: Cow<'static, str>,
     pub span_id: SpanId,
     pub parent_id: SpanId,
     pub start: Stamp,
     pub end: Stamp,
-    /// The order spans ended in (valid once `end` is set).
-    pub end_seq: u32,
     pub kind: SpanKind,
     pub details: Option<Box<Details>>,
 }
@@ -90,16 +104,35 @@ pub(crate) struct SpanRecord {
 impl SpanRecord {
     #[inline]
     pub fn open(name: Cow<'static, str>, span_id: SpanId, parent_id: SpanId) -> Self {
+        Self::open_at(name, span_id, parent_id, Stamp::now())
+    }
+
+    /// A span that started at `start`.
+    #[inline(always)]
+    pub fn open_at(
+        name: Cow<'static, str>,
+        span_id: SpanId,
+        parent_id: SpanId,
+        start: Stamp,
+    ) -> Self {
         SpanRecord {
             name,
             span_id,
             parent_id,
-            start: Stamp::now(),
+            start,
             end: Stamp::UNSET,
-            end_seq: 0,
             kind: SpanKind::Internal,
             details: None,
         }
+    }
+
+    /// At most what this span takes in the encoded record.
+    pub fn encoded_bytes_bound(&self) -> u64 {
+        span_bytes(&self.name)
+            + self
+                .details
+                .as_deref()
+                .map_or(0, Details::encoded_bytes_bound)
     }
 
     /// The status, attributes and events, created on first use.
@@ -128,6 +161,60 @@ impl SpanRecord {
             time,
             attributes,
         });
+    }
+}
+
+/// At most what a span without attributes, events or status message takes in the encoded
+/// record: ids, name, kind, times, status and the framing of each.
+#[inline(always)]
+pub(crate) fn span_bytes(name: &str) -> u64 {
+    80 + name.len() as u64
+}
+
+/// At most what an attribute takes encoded.
+pub(crate) fn attribute_bytes(kv: &KeyValue) -> u64 {
+    12 + kv.key.as_str().len() as u64 + value_bytes(&kv.value)
+}
+
+fn value_bytes(value: &opentelemetry::Value) -> u64 {
+    use opentelemetry::{Array, Value};
+    let strings = |items: &[opentelemetry::StringValue]| {
+        items
+            .iter()
+            .map(|s| 8 + s.as_str().len() as u64)
+            .sum::<u64>()
+    };
+    6 + match value {
+        Value::Bool(_) => 2,
+        Value::I64(_) => 11,
+        Value::F64(_) => 9,
+        Value::String(s) => 6 + s.as_str().len() as u64,
+        Value::Array(Array::Bool(items)) => 4 * items.len() as u64,
+        Value::Array(Array::I64(items)) => 13 * items.len() as u64,
+        Value::Array(Array::F64(items)) => 11 * items.len() as u64,
+        Value::Array(Array::String(items)) => strings(items),
+        // Anything newer: as its text, generously.
+        other => 16 + 2 * other.as_str().len() as u64,
+    }
+}
+
+/// At most what an event takes encoded.
+pub(crate) fn event_bytes(event: &EventRecord) -> u64 {
+    24 + event.name.len() as u64 + event.attributes.iter().map(attribute_bytes).sum::<u64>()
+}
+
+impl Details {
+    /// At most what these details add to a span's encoding.
+    pub(crate) fn encoded_bytes_bound(&self) -> u64 {
+        let status = match &self.status {
+            StatusRecord::Error(message) => 8 + message.len() as u64,
+            _ => 0,
+        };
+        status
+            + 12
+            + self.attributes.iter().map(attribute_bytes).sum::<u64>()
+            + self.events.iter().map(event_bytes).sum::<u64>()
+            + 64 * self.links.len() as u64
     }
 }
 

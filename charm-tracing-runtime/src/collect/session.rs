@@ -6,14 +6,18 @@
 //! spans.
 
 use crate::collect::clock::{Anchor, Converter};
-use crate::collect::record::{ErrorInfo, SpanRecord, Stamp};
+use crate::collect::fold::{CATCH_ALL_NAME, FOLD_BYTES, FoldHost, FoldRef, Folds};
+use crate::collect::record::{
+    Details, ErrorInfo, SpanRecord, Stamp, StatusRecord, attribute_bytes, event_bytes, span_bytes,
+};
+use crate::collect::table::{Budget, SpanTable, span_id_for};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanId, TraceId};
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 /// Where a session's spans go when it ends: plain data, handed over once. The delivery
 /// path and the test harness's capture are two of them.
@@ -45,6 +49,8 @@ pub(crate) struct SessionStart {
     /// A test harness session: bound to its hook's thread, carried to others.
     pub harness: bool,
     pub sink: Box<dyn Sink>,
+    /// The most bytes the encoded record may take (`trace_max_size_kib`).
+    pub max_record_bytes: u64,
 }
 
 /// One hook's trace while it runs.
@@ -55,17 +61,45 @@ pub(crate) struct Session {
     pub resource: Vec<KeyValue>,
     sink: Box<dyn Sink>,
     harness: bool,
-    spans: Mutex<SpanTable>,
+    table: SpanTable,
+    folds: Folds,
+    /// Tells this session's fold lanes from other sessions'.
+    number: u64,
     closed: AtomicBool,
     /// When the session started, to convert span ticks to wall time.
     started: Anchor,
 }
 
-#[derive(Default)]
-struct SpanTable {
-    records: Vec<SpanRecord>,
-    next_end_seq: u32,
-    sealed: bool,
+/// Where an open span is kept, in one `usize`: a slot of the span table, or (tagged) a fold
+/// of this thread's lane or of the shared folds.
+const LANE_FOLD: usize = 1 << (usize::BITS - 2);
+const SHARED_FOLD: usize = 1 << (usize::BITS - 3);
+const FOLD_NUMBER: usize = SHARED_FOLD - 1;
+
+#[inline(always)]
+fn fold_of(index: usize) -> Option<FoldRef> {
+    if index & LANE_FOLD != 0 {
+        Some(FoldRef::Lane(index & FOLD_NUMBER))
+    } else if index & SHARED_FOLD != 0 {
+        Some(FoldRef::Shared(index & FOLD_NUMBER))
+    } else {
+        None
+    }
+}
+
+#[inline(always)]
+fn fold_index(fold: FoldRef) -> usize {
+    match fold {
+        FoldRef::Lane(n) => LANE_FOLD | (n & FOLD_NUMBER),
+        FoldRef::Shared(n) => SHARED_FOLD | (n & FOLD_NUMBER),
+    }
+}
+
+/// A span just opened: where it is kept and its id (a fold span's, for a folded call).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Opened {
+    pub index: usize,
+    pub span_id: SpanId,
 }
 
 thread_local! {
@@ -232,10 +266,6 @@ fn owned_by_this_thread() -> Option<Arc<Session>> {
     }
 }
 
-fn lock(table: &Mutex<SpanTable>) -> MutexGuard<'_, SpanTable> {
-    table.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 /// Whether a session started now would be a test harness session (this thread runs a hook
 /// under `testing`).
 pub(crate) fn harness_mode() -> bool {
@@ -300,8 +330,33 @@ pub(crate) fn shutdown_global() {
     }
 }
 
+static SESSION_NUMBERS: AtomicU64 = AtomicU64::new(1);
+
+impl FoldHost for Session {
+    fn session_number(&self) -> u64 {
+        self.number
+    }
+    fn charge(&self, bytes: u64) -> bool {
+        self.table.charge(bytes)
+    }
+    fn fold_span_id(&self, n: u64) -> SpanId {
+        span_id_for(self.table.id_key(), n | 1 << 63)
+    }
+    fn root_id(&self) -> SpanId {
+        self.root_id
+    }
+}
+
 impl Session {
     pub(crate) fn new(start: SessionStart) -> Self {
+        let used = start.root.encoded_bytes_bound()
+            + start.service_name.len() as u64
+            + start.resource.iter().map(attribute_bytes).sum::<u64>()
+            // The catch-all fold span, should it be needed.
+            + FOLD_BYTES
+            + CATCH_ALL_NAME.len() as u64;
+        let budget = Budget::for_record(start.max_record_bytes);
+        let id_key = u64::from_be_bytes(new_span_id().to_bytes());
         Session {
             trace_id: start.trace_id,
             root_id: start.root.span_id,
@@ -309,10 +364,9 @@ impl Session {
             resource: start.resource,
             sink: start.sink,
             harness: start.harness,
-            spans: Mutex::new(SpanTable {
-                records: vec![start.root],
-                ..SpanTable::default()
-            }),
+            table: SpanTable::new(start.root, budget, used, id_key),
+            folds: Folds::default(),
+            number: SESSION_NUMBERS.fetch_add(1, Ordering::Relaxed),
             closed: AtomicBool::new(false),
             started: Anchor::now(),
         }
@@ -323,31 +377,66 @@ impl Session {
         !self.closed.load(Ordering::Acquire)
     }
 
-    /// Opens a span; `None` once the session is sealed.
+    /// Opens the span of a call that ends on this thread (a synchronous traced call), started
+    /// at `start`: recorded while the budget lasts, else folded into this thread's lane.
+    /// `None` once the session is sealed.
     #[inline]
+    pub fn open_call(
+        &self,
+        name: Cow<'static, str>,
+        parent: SpanId,
+        start: Stamp,
+    ) -> Option<Opened> {
+        let bytes = span_bytes(&name);
+        let record = SpanRecord::open_at(name, SpanId::INVALID, parent, start);
+        match self.table.open(record, bytes) {
+            Ok(placed) => Some(Opened {
+                index: placed.index,
+                span_id: placed.span_id,
+            }),
+            Err(Some(record)) => self.fold(record, true),
+            Err(None) => None,
+        }
+    }
+
+    /// Opens a span that may end on another thread (an async span), started at `start`.
     pub fn open_span(
         &self,
         name: Cow<'static, str>,
-        span_id: SpanId,
-        parent_id: SpanId,
-    ) -> Option<usize> {
-        let record = SpanRecord::open(name, span_id, parent_id);
-        let mut table = lock(&self.spans);
-        if table.sealed {
-            return None;
-        }
-        table.records.push(record);
-        Some(table.records.len() - 1)
+        parent: SpanId,
+        start: Stamp,
+    ) -> Option<Opened> {
+        self.open_record(SpanRecord::open_at(name, SpanId::INVALID, parent, start))
     }
 
-    /// Opens a span from a fully built record (the OpenTelemetry bridge).
-    pub fn open_record(&self, record: SpanRecord) -> Option<usize> {
-        let mut table = lock(&self.spans);
-        if table.sealed {
-            return None;
+    /// Opens a span from a fully built record (the OpenTelemetry and `tracing` bridges);
+    /// its span id is given here.
+    pub fn open_record(&self, record: SpanRecord) -> Option<Opened> {
+        let bytes = record.encoded_bytes_bound();
+        match self.table.open(record, bytes) {
+            Ok(placed) => Some(Opened {
+                index: placed.index,
+                span_id: placed.span_id,
+            }),
+            Err(Some(record)) => self.fold(record, false),
+            Err(None) => None,
         }
-        table.records.push(record);
-        Some(table.records.len() - 1)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn fold(&self, record: SpanRecord, on_this_thread: bool) -> Option<Opened> {
+        let (fold, span_id) = if on_this_thread {
+            self.folds
+                .fold_call(self, record.name, record.parent_id, record.start)?
+        } else {
+            self.folds
+                .fold_shared(self, record.name, record.parent_id, record.start)?
+        };
+        Some(Opened {
+            index: fold_index(fold),
+            span_id,
+        })
     }
 
     /// Whether this is a test harness session.
@@ -360,68 +449,66 @@ impl Session {
         self.sink.as_ref()
     }
 
-    /// Ends span `index`, failed with `error` if given. Ending twice keeps the first end.
+    /// Ends span `index` (opened at `start`), failed with `error` if given. Ending twice
+    /// keeps the first end.
     #[inline]
-    pub fn close_span(&self, index: usize, error: Option<&ErrorInfo>) {
-        self.close_span_with(index, error, None);
+    pub fn close_span(&self, index: usize, start: Stamp, error: Option<&ErrorInfo>) {
+        self.close_span_with(index, start, error, None);
     }
 
     /// Ends span `index` at `end`, failed with `error` if given (its event stamped at `end`).
-    pub fn close_span_at(&self, index: usize, error: Option<&ErrorInfo>, end: Stamp) {
-        self.close_span_with(index, error, Some(end));
+    pub fn close_span_at(&self, index: usize, start: Stamp, error: Option<&ErrorInfo>, end: Stamp) {
+        self.close_span_with(index, start, error, Some(end));
     }
 
-    fn close_span_with(&self, index: usize, error: Option<&ErrorInfo>, end: Option<Stamp>) {
-        let mut table = lock(&self.spans);
-        let seq = table.next_end_seq;
-        if let Some(record) = table.records.get_mut(index) {
-            if record.end.is_set() {
-                return;
+    #[inline]
+    fn close_span_with(
+        &self,
+        index: usize,
+        start: Stamp,
+        error: Option<&ErrorInfo>,
+        end: Option<Stamp>,
+    ) {
+        if let Some(fold) = fold_of(index) {
+            let end = end.unwrap_or_else(Stamp::now);
+            self.folds.end_call(self, fold, start, end, error.is_some());
+            return;
+        }
+        match error {
+            None => {
+                self.table.end(index, end.unwrap_or_else(Stamp::now));
             }
-            // The exception is recorded before the end is read, as Python does: every event
-            // lies within its span.
-            if let Some(error) = error {
-                record.record_error_at(error, end.unwrap_or_else(Stamp::now));
+            Some(error) => {
+                // The exception is recorded before the end is read, as Python does: every
+                // event lies within its span.
+                let at = end.unwrap_or_else(Stamp::now);
+                self.with_span(index, |record| record.record_error_at(error, at));
+                self.table.end(index, end.unwrap_or_else(Stamp::now));
             }
-            record.end = end.unwrap_or_else(Stamp::now);
-            record.end_seq = seq;
-            table.next_end_seq += 1;
         }
     }
 
-    /// Runs `f` on open span `index`, if it is still there.
+    /// Runs `f` on open span `index`, if it is a recorded span and still open. What `f`
+    /// adds is charged to the trace's budget; additions that do not fit are left out and
+    /// counted as dropped.
     pub fn with_span<R>(&self, index: usize, f: impl FnOnce(&mut SpanRecord) -> R) -> Option<R> {
-        let mut table = lock(&self.spans);
-        table
-            .records
-            .get_mut(index)
-            .filter(|r| !r.end.is_set())
-            .map(f)
+        if fold_of(index).is_some() {
+            return None;
+        }
+        self.table.update(index, |record| {
+            let before = Footprint::of(record);
+            let out = f(record);
+            let added = before.added_by(record);
+            if added > 0 && !self.table.charge(added) {
+                before.undo(record);
+            }
+            out
+        })
     }
 
     /// Marks the root span failed: the hook failed.
     pub fn fail_root(&self, error: &ErrorInfo) {
         self.with_span(0, |root| root.record_error(error));
-    }
-
-    /// Seals the table, ends every open span (innermost first, root last) and returns the
-    /// spans in end order.
-    fn seal(&self) -> Vec<SpanRecord> {
-        let mut table = lock(&self.spans);
-        table.sealed = true;
-        let now = Stamp::now();
-        let mut seq = table.next_end_seq;
-        for record in table.records.iter_mut().rev() {
-            if !record.end.is_set() {
-                record.end = now;
-                record.end_seq = seq;
-                seq += 1;
-            }
-        }
-        table.next_end_seq = seq;
-        let mut records = std::mem::take(&mut table.records);
-        records.sort_by_key(|r| r.end_seq);
-        records
     }
 
     /// Ends the session once: seals its spans and hands them to its sink.
@@ -430,13 +517,26 @@ impl Session {
             return;
         }
         GATE.fetch_sub(1, Ordering::SeqCst);
-        let spans = self.seal();
+        let clock = Converter::new(self.started, Anchor::now());
+        let now = Stamp::now();
+        let mut spans = self.table.seal(now);
+        spans.extend(self.folds.records(now, |ticks| clock.nanos(ticks)));
+        // End order, the root last; a child opened after its parent ends first on a tie.
+        spans.reverse();
+        let root = self.root_id;
+        spans.sort_by_cached_key(|span| {
+            let end = match span.end.ticks_or_unix() {
+                Ok(ticks) => clock.unix_nanos(ticks),
+                Err(nanos) => nanos,
+            };
+            (span.span_id == root, end)
+        });
         let trace = SealedTrace {
             trace_id: self.trace_id,
             service_name: &self.service_name,
             resource: &self.resource,
             spans,
-            clock: Converter::new(self.started, Anchor::now()),
+            clock,
         };
         // Defence in depth: whatever happens in a sink, the hook goes on.
         let accepted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -445,6 +545,85 @@ impl Session {
         if accepted.is_err() {
             log::error!("charm-tracing: delivery failed unexpectedly while reporting on it");
         }
+    }
+}
+
+/// What a span's changeable parts take, to charge what a change adds (and undo it if that
+/// does not fit).
+struct Footprint {
+    name: u64,
+    status: u64,
+    attributes: usize,
+    attribute_bytes: u64,
+    events: usize,
+    links: usize,
+}
+
+impl Footprint {
+    fn of(record: &SpanRecord) -> Self {
+        let details = record.details.as_deref();
+        Footprint {
+            name: record.name.len() as u64,
+            status: details.map_or(0, status_bytes),
+            attributes: details.map_or(0, |d| d.attributes.len()),
+            attribute_bytes: details.map_or(0, |d| d.attributes.iter().map(attribute_bytes).sum()),
+            events: details.map_or(0, |d| d.events.len()),
+            links: details.map_or(0, |d| d.links.len()),
+        }
+    }
+
+    fn added_by(&self, record: &SpanRecord) -> u64 {
+        let mut added = (record.name.len() as u64).saturating_sub(self.name);
+        if let Some(details) = record.details.as_deref() {
+            let attributes: u64 = details.attributes.iter().map(attribute_bytes).sum();
+            added += attributes.saturating_sub(self.attribute_bytes);
+            added += status_bytes(details).saturating_sub(self.status);
+            added += details
+                .events
+                .get(self.events..)
+                .map_or(0, |new| new.iter().map(event_bytes).sum());
+            added += 64 * details.links.len().saturating_sub(self.links) as u64;
+            if self.status == 0 && self.attributes == 0 && self.events == 0 && self.links == 0 {
+                added += 12;
+            }
+        }
+        added
+    }
+
+    /// Takes back what the change added: new events, links and attributes are dropped (and
+    /// counted), a status message is cut short.
+    fn undo(&self, record: &mut SpanRecord) {
+        let Some(details) = record.details.as_deref_mut() else {
+            return;
+        };
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        if details.events.len() > self.events {
+            let dropped = details.events.len() - self.events;
+            details.events.truncate(self.events);
+            details.dropped_events = details.dropped_events.saturating_add(count(dropped));
+        }
+        if details.attributes.len() > self.attributes {
+            let dropped = details.attributes.len() - self.attributes;
+            details.attributes.truncate(self.attributes);
+            details.dropped_attributes = details.dropped_attributes.saturating_add(count(dropped));
+        }
+        details.links.truncate(self.links);
+        if let StatusRecord::Error(message) = &mut details.status
+            && message.len() > 200
+        {
+            let mut cut = 200;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+        }
+    }
+}
+
+fn status_bytes(details: &Details) -> u64 {
+    match &details.status {
+        StatusRecord::Error(message) => 8 + message.len() as u64,
+        _ => 0,
     }
 }
 
@@ -528,7 +707,7 @@ impl Drop for HarnessSlot {
 /// Unit tests that open the gate (a session) or close it (a `disabled()` guard) take turns:
 /// the gate is the process's.
 #[cfg(test)]
-pub(crate) static GATE_TESTS: Mutex<()> = Mutex::new(());
+pub(crate) static GATE_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The collector alone: a session, the span stack and the gate, with a sink that keeps the
 /// sealed spans (no encoding, no network).
@@ -536,6 +715,7 @@ pub(crate) static GATE_TESTS: Mutex<()> = Mutex::new(());
 mod tests {
     use super::*;
     use crate::collect::span;
+    use std::sync::{Mutex, PoisonError};
 
     /// Keeps (name, span id, parent id) of every sealed span, in the order sealed.
     #[derive(Default)]
@@ -568,6 +748,7 @@ mod tests {
                 resource: Vec::new(),
                 harness: true,
                 sink: Box::new(sink),
+                max_record_bytes: 1 << 22,
             });
             assert_eq!(install(Arc::new(session)), Installed::Harness);
             assert!(open_sessions() > 0, "a session opens the gate");

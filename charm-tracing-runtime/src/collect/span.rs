@@ -21,9 +21,12 @@ use std::task::Poll;
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Frame {
     pub span_id: SpanId,
+    /// Where the span is kept in its session (a table slot, or a fold for a folded call).
     pub index: usize,
     /// The manual (OpenTelemetry API) span that was active when this one started.
     pub entered_under: SpanId,
+    /// When the call started (a folded call has no record to keep it).
+    pub start: Stamp,
 }
 
 thread_local! {
@@ -56,14 +59,22 @@ pub(crate) fn push(frame: Frame) {
     });
 }
 
-pub(crate) fn pop(index: usize) {
-    let _ = STACK.try_with(|stack| {
-        if let Ok(mut stack) = stack.try_borrow_mut()
-            && let Some(position) = stack.iter().rposition(|f| f.index == index)
-        {
+/// Pops the frame of span `index` (and any left above it); the frame, if it was there.
+#[inline]
+pub(crate) fn pop(index: usize) -> Option<Frame> {
+    STACK
+        .try_with(|stack| {
+            let mut stack = stack.try_borrow_mut().ok()?;
+            if stack.last().is_some_and(|f| f.index == index) {
+                return stack.pop();
+            }
+            let position = stack.iter().rposition(|f| f.index == index)?;
+            let frame = stack[position];
             stack.truncate(position);
-        }
-    });
+            Some(frame)
+        })
+        .ok()
+        .flatten()
 }
 
 /// Keeps the proxy context attached on the session's thread until shutdown.
@@ -146,14 +157,15 @@ pub(crate) fn enter_named(name: Cow<'static, str>) -> SpanGuard {
 fn open_in_session(name: Cow<'static, str>) -> SpanGuard {
     let opened = session::with_current(|session| {
         let (parent, entered_under) = parent_for_new_span(session);
-        let span_id = session::new_span_id();
-        let index = session.open_span(name, span_id, parent)?;
+        let start = Stamp::now();
+        let opened = session.open_call(name, parent, start)?;
         push(Frame {
-            span_id,
-            index,
+            span_id: opened.span_id,
+            index: opened.index,
             entered_under,
+            start,
         });
-        Some(index)
+        Some(opened.index)
     });
     SpanGuard {
         index: opened.flatten().unwrap_or(INACTIVE),
@@ -203,8 +215,8 @@ impl SpanGuard {
 
 #[inline(never)]
 fn end(index: usize, error: Option<&ErrorInfo>) {
-    pop(index);
-    session::with_current(|session| session.close_span(index, error));
+    let start = pop(index).map_or(Stamp::UNSET, |frame| frame.start);
+    session::with_current(|session| session.close_span(index, start, error));
 }
 
 impl Drop for SpanGuard {
@@ -256,6 +268,7 @@ impl std::fmt::Debug for AsyncSpan {
 #[derive(Clone, Copy, Debug)]
 pub struct SpanToken {
     index: usize,
+    start: Stamp,
 }
 
 impl AsyncSpan {
@@ -277,15 +290,16 @@ impl AsyncSpan {
             return AsyncSpan { active: None };
         };
         let (parent, entered_under) = parent_for_new_span(&session);
-        let span_id = session::new_span_id();
-        match session.open_span(name, span_id, parent) {
-            Some(index) => AsyncSpan {
+        let start = Stamp::now();
+        match session.open_span(name, parent, start) {
+            Some(opened) => AsyncSpan {
                 active: Some((
                     session,
                     Frame {
-                        span_id,
-                        index,
+                        span_id: opened.span_id,
+                        index: opened.index,
                         entered_under,
+                        start,
                     },
                 )),
             },
@@ -319,11 +333,15 @@ impl AsyncSpan {
     /// span.token().finish(None);
     /// ```
     pub fn token(&self) -> SpanToken {
-        SpanToken {
-            index: self
-                .active
-                .as_ref()
-                .map_or(INACTIVE, |(_, frame)| frame.index),
+        match &self.active {
+            Some((_, frame)) => SpanToken {
+                index: frame.index,
+                start: frame.start,
+            },
+            None => SpanToken {
+                index: INACTIVE,
+                start: Stamp::UNSET,
+            },
         }
     }
 
@@ -346,7 +364,7 @@ impl AsyncSpan {
     pub fn finish(mut self, error: Option<ErrorView<'_>>) {
         if let Some((session, frame)) = self.active.take() {
             let info = error.map(|view| view.to_info());
-            session.close_span(frame.index, info.as_ref());
+            session.close_span(frame.index, frame.start, info.as_ref());
         }
     }
 }
@@ -362,7 +380,9 @@ impl SpanToken {
     pub fn finish(self, error: Option<ErrorView<'_>>) {
         if self.index != INACTIVE {
             let info = error.map(|view| view.to_info());
-            session::with_current(|session| session.close_span(self.index, info.as_ref()));
+            session::with_current(|session| {
+                session.close_span(self.index, self.start, info.as_ref())
+            });
         }
     }
 }
@@ -371,7 +391,7 @@ impl SpanToken {
     /// Ends the span with an already described error.
     pub(crate) fn finish_with(self, error: Option<&ErrorInfo>) {
         if self.index != INACTIVE {
-            session::with_current(|session| session.close_span(self.index, error));
+            session::with_current(|session| session.close_span(self.index, self.start, error));
         }
     }
 }
@@ -380,7 +400,7 @@ impl Drop for AsyncSpan {
     fn drop(&mut self) {
         if let Some((session, frame)) = self.active.take() {
             let error = std::thread::panicking().then(crate::collect::panics::current_panic);
-            session.close_span(frame.index, error.as_ref());
+            session.close_span(frame.index, frame.start, error.as_ref());
         }
     }
 }
@@ -408,7 +428,8 @@ impl Drop for PollFrame<'_> {
         pop(self.frame.index);
         if !self.returned && std::thread::panicking() {
             let error = crate::collect::panics::current_panic();
-            self.session.close_span(self.frame.index, Some(&error));
+            self.session
+                .close_span(self.frame.index, self.frame.start, Some(&error));
         }
     }
 }
@@ -436,7 +457,7 @@ impl<F: Future> Future for Traced<F> {
         if poll.is_ready() {
             // Ended by the body's token; dropping the handle ends it if the body did not.
             if let Some((session, frame)) = this.span.active.take() {
-                session.close_span(frame.index, None);
+                session.close_span(frame.index, frame.start, None);
             }
         }
         poll

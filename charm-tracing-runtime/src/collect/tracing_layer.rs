@@ -85,16 +85,16 @@ where
         // A contextual parent is the innermost span on this thread's stack, which holds the
         // entered `tracing` spans and the charm's calls alike.
         let parent = explicit_parent.unwrap_or(stack_parent);
-        let span_id = session::new_span_id();
         let mut fields = Fields::default();
         attrs.record(&mut Visitor(&mut fields));
         let name = fields
             .name
             .take()
             .map_or(Cow::Borrowed(attrs.metadata().name()), Cow::Owned);
-        let mut record = SpanRecord::open(name, span_id, parent);
+        let mut record = SpanRecord::open(name, SpanId::INVALID, parent);
         fields.apply_to(&mut record);
-        let Some(index) = session.open_record(record) else {
+        let start = record.start;
+        let Some(opened) = session.open_record(record) else {
             return;
         };
         if let Some(span) = ctx.span(id) {
@@ -102,9 +102,10 @@ where
             span.extensions_mut().insert(Bridged {
                 session,
                 frame: Frame {
-                    span_id,
-                    index,
+                    span_id: opened.span_id,
+                    index: opened.index,
                     entered_under,
+                    start,
                 },
             });
         }
@@ -207,7 +208,9 @@ where
         let Some(span) = ctx.span(&id) else { return };
         let extensions = span.extensions();
         if let Some(bridged) = extensions.get::<Bridged>() {
-            bridged.session.close_span(bridged.frame.index, None);
+            bridged
+                .session
+                .close_span(bridged.frame.index, bridged.frame.start, None);
             BRIDGED_LIVE.fetch_sub(1, Ordering::Relaxed);
         }
     }
@@ -222,16 +225,21 @@ fn bridge_late<'a, R: LookupSpan<'a>>(span: &SpanRef<'a, R>) {
         return;
     };
     let (parent, entered_under) = span::parent_for_new_span(&session);
-    let span_id = session::new_span_id();
-    let record = SpanRecord::open(Cow::Borrowed(span.metadata().name()), span_id, parent);
-    if let Some(index) = session.open_record(record) {
+    let record = SpanRecord::open(
+        Cow::Borrowed(span.metadata().name()),
+        SpanId::INVALID,
+        parent,
+    );
+    let start = record.start;
+    if let Some(opened) = session.open_record(record) {
         BRIDGED_LIVE.fetch_add(1, Ordering::Relaxed);
         span.extensions_mut().insert(Bridged {
             session,
             frame: Frame {
-                span_id,
-                index,
+                span_id: opened.span_id,
+                index: opened.index,
                 entered_under,
+                start,
             },
         });
     }

@@ -170,6 +170,8 @@ fn proto_span(trace: &SealedTrace<'_>, span: &SpanRecord) -> proto::Span {
         status: Some(proto_status(
             details.map_or(&StatusRecord::Unset, |d| &d.status),
         )),
+        dropped_attributes_count: details.map_or(0, |d| d.dropped_attributes),
+        dropped_events_count: details.map_or(0, |d| d.dropped_events),
         ..Default::default()
     }
 }

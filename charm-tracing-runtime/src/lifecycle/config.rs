@@ -46,7 +46,6 @@ pub const DEFAULT_EXPORT_TIMEOUT_MS: u64 = 1000;
 /// `max_bytes_per_trace` (5 MB), beyond which Tempo discards a trace.
 pub const DEFAULT_TRACE_MAX_SIZE_KIB: u32 = 4096;
 /// The smallest `trace_max_size_kib` accepted: room for the hook's root, event and fold spans.
-#[allow(dead_code)] // read by the session budget (next commit)
 pub const MIN_TRACE_MAX_SIZE_KIB: u32 = 64;
 
 impl CharmConfig {

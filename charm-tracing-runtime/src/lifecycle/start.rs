@@ -159,5 +159,10 @@ fn session_start(
         resource,
         harness,
         sink,
+        max_record_bytes: u64::from(
+            config
+                .trace_max_size_kib
+                .max(crate::lifecycle::config::MIN_TRACE_MAX_SIZE_KIB),
+        ) * 1024,
     }
 }

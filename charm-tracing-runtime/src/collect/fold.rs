@@ -1,0 +1,538 @@
+//! Folded calls: once a trace's span budget is spent, calls are no longer recorded one by
+//! one but counted in a fold span per (parent, name), which keeps how many calls it stands
+//! for, their total and longest duration, and how many failed.
+//!
+//! A thread folds its synchronous calls into its own lane: fold spans that only it writes,
+//! with plain loads and stores, so a folded call costs less than a recorded one and takes no
+//! lock. Calls that may end on another thread (async spans, `tracing` and OpenTelemetry API
+//! spans) fold into the session's shared folds, under a lock.
+
+use crate::collect::record::{SpanRecord, Stamp, StatusRecord};
+use opentelemetry::KeyValue;
+use opentelemetry::trace::SpanId;
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+
+/// The most fold spans one thread's lane holds; more go to the shared folds.
+const LANE_FOLDS: usize = 128;
+
+/// What one fold span takes in the record at most, besides its name.
+pub(crate) const FOLD_BYTES: u64 = 400;
+
+/// The fold span that stands for calls nothing else has room for.
+pub(crate) const CATCH_ALL_NAME: &str = "charm_tracing: folded calls";
+
+/// The attribute that counts the calls a fold span stands for.
+pub(crate) const FOLDED_CALLS: &str = "charm_tracing.folded_calls";
+
+/// One fold span while the hook runs.
+#[derive(Debug)]
+pub(crate) struct Fold {
+    pub name: Cow<'static, str>,
+    pub parent_id: SpanId,
+    pub span_id: SpanId,
+    pub first_start: Stamp,
+    calls: AtomicU64,
+    /// Calls that ended (the others were still running at the seal).
+    ended: AtomicU64,
+    total_ticks: AtomicU64,
+    max_ticks: AtomicU64,
+    failures: AtomicU64,
+    last_end: AtomicU64,
+}
+
+impl Fold {
+    pub(crate) fn new(
+        name: Cow<'static, str>,
+        parent_id: SpanId,
+        span_id: SpanId,
+        start: Stamp,
+    ) -> Self {
+        Fold {
+            name,
+            parent_id,
+            span_id,
+            first_start: start,
+            calls: AtomicU64::new(0),
+            ended: AtomicU64::new(0),
+            total_ticks: AtomicU64::new(0),
+            max_ticks: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            last_end: AtomicU64::new(0),
+        }
+    }
+
+    fn matches(&self, parent_id: SpanId, name: &str) -> bool {
+        self.parent_id == parent_id
+            && (std::ptr::eq(self.name.as_ptr(), name.as_ptr()) && self.name.len() == name.len()
+                || self.name == name)
+    }
+
+    /// Counts a call, by the only thread that writes this fold.
+    #[inline(always)]
+    fn add_call_owned(&self) {
+        let calls = self.calls.load(Ordering::Relaxed);
+        self.calls.store(calls + 1, Ordering::Relaxed);
+    }
+
+    /// Ends a call, by the only thread that writes this fold.
+    #[inline(always)]
+    fn end_call_owned(&self, start: Stamp, end: Stamp, failed: bool) {
+        let took = duration_ticks(start, end);
+        let store = |cell: &AtomicU64, value: u64| cell.store(value, Ordering::Relaxed);
+        store(&self.ended, self.ended.load(Ordering::Relaxed) + 1);
+        store(
+            &self.total_ticks,
+            self.total_ticks
+                .load(Ordering::Relaxed)
+                .saturating_add(took),
+        );
+        if took > self.max_ticks.load(Ordering::Relaxed) {
+            store(&self.max_ticks, took);
+        }
+        if failed {
+            store(&self.failures, self.failures.load(Ordering::Relaxed) + 1);
+        }
+        self.last_end.store(end.raw(), Ordering::Release);
+    }
+
+    /// Counts a call, from any thread.
+    fn add_call_shared(&self) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Ends a call, from any thread.
+    fn end_call_shared(&self, start: Stamp, end: Stamp, failed: bool) {
+        let took = duration_ticks(start, end);
+        self.ended.fetch_add(1, Ordering::Relaxed);
+        self.total_ticks.fetch_add(took, Ordering::Relaxed);
+        self.max_ticks.fetch_max(took, Ordering::Relaxed);
+        if failed {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        self.last_end.fetch_max(end.raw(), Ordering::AcqRel);
+    }
+
+    /// The calls counted so far.
+    pub(crate) fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Acquire)
+    }
+
+    /// The fold as a span: named like its calls, under their parent, from the first call's
+    /// start to the last one's end, with the counts as attributes; failed if any call failed.
+    pub(crate) fn to_record(&self, now: Stamp, ticks_to_nanos: impl Fn(u64) -> u64) -> SpanRecord {
+        let calls = self.calls.load(Ordering::Acquire);
+        let ended = self.ended.load(Ordering::Acquire);
+        let failures = self.failures.load(Ordering::Acquire);
+        let last_end = self.last_end.load(Ordering::Acquire);
+        let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let mut record = SpanRecord::open(self.name.clone(), self.span_id, self.parent_id);
+        record.start = self.first_start;
+        record.end = if ended < calls || last_end == 0 {
+            now
+        } else {
+            Stamp::from_raw(last_end)
+        };
+        let details = record.details_mut();
+        details.attributes = vec![
+            KeyValue::new(FOLDED_CALLS, int(calls)),
+            KeyValue::new(
+                "charm_tracing.folded_duration_total_ns",
+                int(ticks_to_nanos(self.total_ticks.load(Ordering::Acquire))),
+            ),
+            KeyValue::new(
+                "charm_tracing.folded_duration_max_ns",
+                int(ticks_to_nanos(self.max_ticks.load(Ordering::Acquire))),
+            ),
+            KeyValue::new("charm_tracing.folded_failures", int(failures)),
+        ];
+        if failures > 0 {
+            details.status =
+                StatusRecord::Error(format!("{failures} of {calls} folded calls failed"));
+        }
+        record
+    }
+}
+
+fn duration_ticks(start: Stamp, end: Stamp) -> u64 {
+    match (start.ticks_or_unix(), end.ticks_or_unix()) {
+        (Ok(start), Ok(end)) | (Err(start), Err(end)) => end.saturating_sub(start),
+        _ => 0,
+    }
+}
+
+/// The fold spans one thread writes for one session.
+#[derive(Debug)]
+pub(crate) struct Lane {
+    session: u64,
+    folds: Box<[OnceLock<Fold>]>,
+    len: AtomicUsize,
+    /// The fold the last call went to: a loop hits it every time.
+    last: AtomicUsize,
+}
+
+impl Lane {
+    fn new(session: u64) -> Self {
+        Lane {
+            session,
+            folds: (0..LANE_FOLDS).map(|_| OnceLock::new()).collect(),
+            len: AtomicUsize::new(0),
+            last: AtomicUsize::new(0),
+        }
+    }
+
+    /// The folds published so far.
+    pub(crate) fn folds(&self) -> impl Iterator<Item = &Fold> {
+        let len = self.len.load(Ordering::Acquire);
+        self.folds[..len].iter().filter_map(OnceLock::get)
+    }
+
+    fn find(&self, parent_id: SpanId, name: &str) -> Option<usize> {
+        let last = self.last.load(Ordering::Relaxed);
+        if self
+            .folds
+            .get(last)
+            .and_then(OnceLock::get)
+            .is_some_and(|f| f.matches(parent_id, name))
+        {
+            return Some(last);
+        }
+        let len = self.len.load(Ordering::Relaxed);
+        let found = self.folds[..len]
+            .iter()
+            .position(|f| f.get().is_some_and(|f| f.matches(parent_id, name)))?;
+        self.last.store(found, Ordering::Relaxed);
+        Some(found)
+    }
+}
+
+thread_local! {
+    /// This thread's lane for the session it last folded a call of.
+    static LANE: RefCell<Option<Arc<Lane>>> = const { RefCell::new(None) };
+}
+
+/// A session's folds: every thread's lane and the shared folds.
+#[derive(Debug, Default)]
+pub(crate) struct Folds {
+    inner: Mutex<FoldsInner>,
+    next_number: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct FoldsInner {
+    lanes: Vec<Arc<Lane>>,
+    shared: Vec<Arc<Fold>>,
+    by_key: HashMap<(SpanId, Cow<'static, str>), usize>,
+}
+
+/// Where a folded call was counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FoldRef {
+    /// Fold `n` of the calling thread's lane.
+    Lane(usize),
+    /// Shared fold `n`.
+    Shared(usize),
+}
+
+/// What a fold needs from its session: its identity, the budget and fresh span ids.
+pub(crate) trait FoldHost {
+    /// Distinguishes sessions for the threads' lanes.
+    fn session_number(&self) -> u64;
+    /// Takes `bytes` of the trace's budget, if they fit.
+    fn charge(&self, bytes: u64) -> bool;
+    /// The span id of fold number `n`.
+    fn fold_span_id(&self, n: u64) -> SpanId;
+    /// The root span's id, the catch-all fold's parent.
+    fn root_id(&self) -> SpanId;
+}
+
+impl Folds {
+    fn lock(&self) -> MutexGuard<'_, FoldsInner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn fresh_id(&self, host: &impl FoldHost) -> SpanId {
+        host.fold_span_id(self.next_number.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Counts a synchronous call (one that ends on this thread) named `name` under `parent`.
+    #[inline]
+    pub(crate) fn fold_call(
+        &self,
+        host: &impl FoldHost,
+        name: Cow<'static, str>,
+        parent: SpanId,
+        start: Stamp,
+    ) -> Option<(FoldRef, SpanId)> {
+        let in_lane = LANE.try_with(|lane| {
+            let mut lane = lane.try_borrow_mut().ok()?;
+            if lane
+                .as_ref()
+                .is_none_or(|l| l.session != host.session_number())
+            {
+                let fresh = Arc::new(Lane::new(host.session_number()));
+                self.lock().lanes.push(fresh.clone());
+                *lane = Some(fresh);
+            }
+            let lane = lane.as_ref()?;
+            let n = match lane.find(parent, &name) {
+                Some(n) => n,
+                None => {
+                    let n = lane.len.load(Ordering::Relaxed);
+                    if n == LANE_FOLDS || !host.charge(FOLD_BYTES + name.len() as u64) {
+                        return None;
+                    }
+                    let fold = Fold::new(name.clone(), parent, self.fresh_id(host), start);
+                    lane.folds[n].set(fold).ok()?;
+                    lane.len.store(n + 1, Ordering::Release);
+                    lane.last.store(n, Ordering::Relaxed);
+                    n
+                }
+            };
+            let fold = lane.folds[n].get()?;
+            fold.add_call_owned();
+            Some((FoldRef::Lane(n), fold.span_id))
+        });
+        match in_lane {
+            Ok(Some(folded)) => Some(folded),
+            _ => self.fold_shared(host, name, parent, start),
+        }
+    }
+
+    /// Counts a call that may end on any thread.
+    pub(crate) fn fold_shared(
+        &self,
+        host: &impl FoldHost,
+        name: Cow<'static, str>,
+        parent: SpanId,
+        start: Stamp,
+    ) -> Option<(FoldRef, SpanId)> {
+        let mut inner = self.lock();
+        let n = match inner.by_key.get(&(parent, name.clone())) {
+            Some(n) => *n,
+            None => {
+                let (name, parent) = if host.charge(FOLD_BYTES + name.len() as u64) {
+                    (name, parent)
+                } else {
+                    // No room for another fold span: one more catch-all under the root
+                    // (its room is kept with the envelope's).
+                    (Cow::Borrowed(CATCH_ALL_NAME), host.root_id())
+                };
+                match inner.by_key.get(&(parent, name.clone())) {
+                    Some(n) => *n,
+                    None => {
+                        let fold = Fold::new(name.clone(), parent, self.fresh_id(host), start);
+                        inner.shared.push(Arc::new(fold));
+                        let n = inner.shared.len() - 1;
+                        inner.by_key.insert((parent, name), n);
+                        n
+                    }
+                }
+            }
+        };
+        let fold = inner.shared.get(n)?.clone();
+        drop(inner);
+        fold.add_call_shared();
+        Some((FoldRef::Shared(n), fold.span_id))
+    }
+
+    /// Ends a folded call.
+    #[inline]
+    pub(crate) fn end_call(
+        &self,
+        host: &impl FoldHost,
+        fold: FoldRef,
+        start: Stamp,
+        end: Stamp,
+        failed: bool,
+    ) {
+        match fold {
+            FoldRef::Lane(n) => {
+                let _ = LANE.try_with(|lane| {
+                    if let Ok(lane) = lane.try_borrow()
+                        && let Some(lane) = lane.as_ref()
+                        && lane.session == host.session_number()
+                        && let Some(fold) = lane.folds.get(n).and_then(OnceLock::get)
+                    {
+                        fold.end_call_owned(start, end, failed);
+                    }
+                });
+            }
+            FoldRef::Shared(n) => {
+                let fold = self.lock().shared.get(n).cloned();
+                if let Some(fold) = fold {
+                    fold.end_call_shared(start, end, failed);
+                }
+            }
+        }
+    }
+
+    /// Every fold span, as records.
+    pub(crate) fn records(
+        &self,
+        now: Stamp,
+        ticks_to_nanos: impl Fn(u64) -> u64,
+    ) -> Vec<SpanRecord> {
+        let inner = self.lock();
+        let lanes = inner.lanes.iter().flat_map(|lane| lane.folds());
+        let shared = inner.shared.iter().map(|fold| &**fold);
+        lanes
+            .chain(shared)
+            .filter(|fold| fold.calls() > 0)
+            .map(|fold| fold.to_record(now, &ticks_to_nanos))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU64;
+
+    struct Host {
+        number: u64,
+        room: AtomicU64,
+    }
+
+    impl FoldHost for Host {
+        fn session_number(&self) -> u64 {
+            self.number
+        }
+        fn charge(&self, bytes: u64) -> bool {
+            self.room
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| {
+                    r.checked_sub(bytes)
+                })
+                .is_ok()
+        }
+        fn fold_span_id(&self, n: u64) -> SpanId {
+            SpanId::from_bytes((n + 100).to_be_bytes())
+        }
+        fn root_id(&self) -> SpanId {
+            SpanId::from_bytes([1; 8])
+        }
+    }
+
+    fn host(number: u64, room: u64) -> Host {
+        Host {
+            number,
+            room: AtomicU64::new(room),
+        }
+    }
+
+    fn attribute(record: &SpanRecord, key: &str) -> i64 {
+        let kv = record
+            .details
+            .as_ref()
+            .unwrap()
+            .attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .unwrap();
+        match kv.value {
+            opentelemetry::Value::I64(n) => n,
+            _ => panic!("{key} is not an integer"),
+        }
+    }
+
+    #[test]
+    fn calls_under_one_parent_and_name_share_one_fold() {
+        let host = host(1, 10_000);
+        let folds = Folds::default();
+        let parent = SpanId::from_bytes([2; 8]);
+        let mut refs = Vec::new();
+        for i in 0..1_000 {
+            let name = if i % 2 == 0 { "even" } else { "odd" };
+            let start = Stamp::now();
+            let (fold, _) = folds
+                .fold_call(&host, Cow::Borrowed(name), parent, start)
+                .unwrap();
+            folds.end_call(&host, fold, start, Stamp::now(), i % 10 == 0);
+            refs.push(fold);
+        }
+        let records = folds.records(Stamp::now(), |t| t);
+        assert_eq!(records.len(), 2);
+        for record in &records {
+            assert_eq!(attribute(record, FOLDED_CALLS), 500);
+            assert_eq!(record.parent_id, parent);
+        }
+        let even = records.iter().find(|r| r.name == "even").unwrap();
+        assert_eq!(attribute(even, "charm_tracing.folded_failures"), 100);
+        assert!(
+            matches!(&even.details.as_ref().unwrap().status, StatusRecord::Error(m) if m == "100 of 500 folded calls failed")
+        );
+        let odd = records.iter().find(|r| r.name == "odd").unwrap();
+        assert_eq!(odd.details.as_ref().unwrap().status, StatusRecord::Unset);
+        assert!(
+            attribute(odd, "charm_tracing.folded_duration_max_ns")
+                <= attribute(odd, "charm_tracing.folded_duration_total_ns")
+        );
+    }
+
+    #[test]
+    fn a_session_without_room_counts_every_call_in_one_catch_all() {
+        let host = host(2, 0);
+        let folds = Folds::default();
+        for name in ["a", "b", "c"] {
+            let start = Stamp::now();
+            let (fold, _) = folds
+                .fold_call(
+                    &host,
+                    Cow::Borrowed(name),
+                    SpanId::from_bytes([3; 8]),
+                    start,
+                )
+                .unwrap();
+            folds.end_call(&host, fold, start, Stamp::now(), false);
+        }
+        let records = folds.records(Stamp::now(), |t| t);
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].name, CATCH_ALL_NAME);
+        assert_eq!(records[0].parent_id, host.root_id());
+        assert_eq!(attribute(&records[0], FOLDED_CALLS), 3);
+    }
+
+    #[test]
+    fn threads_fold_into_their_own_lanes_and_nothing_is_lost() {
+        let host = host(3, 1_000_000);
+        let folds = Folds::default();
+        std::thread::scope(|scope| {
+            for _ in 0..3 {
+                scope.spawn(|| {
+                    for _ in 0..10_000 {
+                        let start = Stamp::now();
+                        let (fold, _) = folds
+                            .fold_call(&host, Cow::Borrowed("f"), SpanId::from_bytes([4; 8]), start)
+                            .unwrap();
+                        folds.end_call(&host, fold, start, Stamp::now(), false);
+                    }
+                });
+            }
+        });
+        let records = folds.records(Stamp::now(), |t| t);
+        let total: i64 = records.iter().map(|r| attribute(r, FOLDED_CALLS)).sum();
+        assert_eq!(total, 30_000);
+    }
+
+    #[test]
+    fn a_call_still_running_at_the_seal_is_counted_and_its_fold_ends_at_the_seal() {
+        let host = host(4, 10_000);
+        let folds = Folds::default();
+        let start = Stamp::now();
+        folds
+            .fold_shared(
+                &host,
+                Cow::Borrowed("running"),
+                SpanId::from_bytes([5; 8]),
+                start,
+            )
+            .unwrap();
+        let now = Stamp::now();
+        let records = folds.records(now, |t| t);
+        assert_eq!(attribute(&records[0], FOLDED_CALLS), 1);
+        assert_eq!(records[0].end, now);
+    }
+}

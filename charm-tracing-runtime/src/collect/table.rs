@@ -1,0 +1,474 @@
+//! The span table of one session: an append-only arena of span slots that any thread adds to
+//! with one atomic add, and the trace's size budget, counted by that same add.
+//!
+//! A slot is taken by `fetch_add` on one counter whose high bits count slots and whose low
+//! bits count the bytes the trace would take once encoded (an upper bound). The opener writes
+//! its record into the slot and publishes it; the record never changes after that, except its
+//! end (an atomic). What changes later (attributes, events, errors, a new name) goes to an
+//! overlay copy of the record under a lock: that is rare, and the hot path takes no lock.
+//!
+//! Slots live in chunks of doubling size that never move, so a published record stays where
+//! it is while other threads add more, and memory grows with the spans, never with copies.
+
+use crate::collect::record::{SpanRecord, Stamp};
+use opentelemetry::trace::SpanId;
+use std::alloc::Layout;
+use std::cell::UnsafeCell;
+use std::collections::HashMap;
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// Bits of the counter that count bytes (the rest count slots).
+const BYTE_BITS: u32 = 36;
+const BYTE_MASK: u64 = (1 << BYTE_BITS) - 1;
+const ONE_SLOT: u64 = 1 << BYTE_BITS;
+/// The first chunk's slots; chunk `k` has `FIRST_CHUNK << k`.
+const FIRST_CHUNK: usize = 64;
+const CHUNKS: usize = 27;
+
+const EMPTY: u8 = 0;
+const LIVE: u8 = 1;
+/// Taken, but the call was folded instead (it would not fit the budget).
+const VOID: u8 = 2;
+
+/// One slot. All zeroes is an empty slot, so chunks come from zeroed memory.
+struct Slot {
+    state: AtomicU8,
+    /// The span's end; zero while it is open.
+    end: AtomicU64,
+    record: UnsafeCell<MaybeUninit<SpanRecord>>,
+}
+
+/// Where a span was put, when [`SpanTable::open`] records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Placed {
+    pub index: usize,
+    pub span_id: SpanId,
+}
+
+/// The size bounds of a trace, in encoded bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Budget {
+    /// New spans are recorded while the trace stays under this; later ones are folded.
+    pub spans: u64,
+    /// Nothing is added past this (fold spans, events, attributes, errors).
+    pub total: u64,
+}
+
+impl Budget {
+    /// The bounds for a record of at most `max_bytes`: a little for the request's envelope,
+    /// an eighth of the rest kept for fold spans and what open spans still gain.
+    pub(crate) fn for_record(max_bytes: u64) -> Self {
+        let total = max_bytes.saturating_sub(ENVELOPE_BYTES).min(BYTE_MASK / 2);
+        Budget {
+            spans: total - total / 8,
+            total,
+        }
+    }
+}
+
+/// What the request around the spans takes at most, beyond the resource's attributes (which
+/// are counted when the session starts): the resource, scope and request framing.
+const ENVELOPE_BYTES: u64 = 512;
+
+/// The spans of one session.
+pub(crate) struct SpanTable {
+    counter: AtomicU64,
+    chunks: [AtomicPtr<Slot>; CHUNKS],
+    budget: Budget,
+    /// Set once a call did not fit: later calls fold without touching the counter.
+    folding: AtomicBool,
+    sealed: AtomicBool,
+    /// Makes span ids from slot numbers: unique per slot, cheap, unpredictable across sessions.
+    id_key: u64,
+    /// Records changed after they were published, by slot.
+    overlays: Mutex<HashMap<usize, SpanRecord>>,
+}
+
+// SAFETY: a slot's record is written once, by the thread that took the slot, before the
+// slot is published with a release store; every other access reads it after an acquire load
+// of that state, and only `Drop` (with `&mut self`) drops it. Everything else is atomic or
+// behind a lock.
+unsafe impl Sync for SpanTable {}
+unsafe impl Send for SpanTable {}
+
+/// The chunk and offset of slot `index`.
+#[inline(always)]
+fn locate(index: usize) -> (usize, usize) {
+    let run = index / FIRST_CHUNK + 1;
+    let chunk = (usize::BITS - 1 - run.leading_zeros()) as usize;
+    (chunk, index - FIRST_CHUNK * ((1 << chunk) - 1))
+}
+
+fn chunk_layout(chunk: usize) -> Layout {
+    Layout::array::<Slot>(FIRST_CHUNK << chunk).unwrap_or_else(|_| Layout::new::<Slot>())
+}
+
+/// A bijective mix of 64 bits (SplitMix64's finaliser).
+#[inline(always)]
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// The span id of slot number `n` of a table keyed `key` (fold spans use numbers with the
+/// top bit set): distinct numbers give distinct ids.
+#[inline(always)]
+pub(crate) fn span_id_for(key: u64, n: u64) -> SpanId {
+    let id = mix(key.wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+    SpanId::from_bytes(if id == 0 { 1 } else { id }.to_be_bytes())
+}
+
+impl SpanTable {
+    /// A table whose slot 0 is `root`, with `used` bytes already taken (the root's and the
+    /// resource's).
+    pub(crate) fn new(root: SpanRecord, budget: Budget, used: u64, id_key: u64) -> Self {
+        let table = SpanTable {
+            counter: AtomicU64::new(0),
+            chunks: std::array::from_fn(|_| AtomicPtr::new(std::ptr::null_mut())),
+            budget,
+            folding: AtomicBool::new(false),
+            sealed: AtomicBool::new(false),
+            id_key,
+            overlays: Mutex::new(HashMap::new()),
+        };
+        table
+            .counter
+            .store(ONE_SLOT | used.min(BYTE_MASK), Ordering::Relaxed);
+        if let Some(slot) = table.slot_or_alloc(0) {
+            // SAFETY: slot 0 was taken above by this thread; nobody else sees the table yet.
+            unsafe { (*slot.record.get()).write(root) };
+            slot.state.store(LIVE, Ordering::Release);
+        }
+        table
+    }
+
+    /// The key span ids are made from.
+    pub(crate) fn id_key(&self) -> u64 {
+        self.id_key
+    }
+
+    /// Whether calls are being folded (the budget for spans is spent).
+    #[cfg(test)]
+    pub(crate) fn is_folding(&self) -> bool {
+        self.folding.load(Ordering::Relaxed)
+    }
+
+    /// Records `record` (its span id is set here) if the session is open and the span fits
+    /// the budget. `Err(Some(record))` gives it back to be folded; `Err(None)` means the table
+    /// is sealed.
+    #[inline]
+    pub(crate) fn open(
+        &self,
+        mut record: SpanRecord,
+        bytes: u64,
+    ) -> Result<Placed, Option<SpanRecord>> {
+        if self.sealed.load(Ordering::Acquire) {
+            return Err(None);
+        }
+        if self.folding.load(Ordering::Relaxed) {
+            return Err(Some(record));
+        }
+        let before = self.counter.fetch_add(ONE_SLOT | bytes, Ordering::AcqRel);
+        let index = (before >> BYTE_BITS) as usize;
+        let fits = (before & BYTE_MASK) + bytes <= self.budget.spans;
+        let Some(slot) = self.slot_or_alloc(index) else {
+            self.folding.store(true, Ordering::Relaxed);
+            return Err(Some(record));
+        };
+        if !fits {
+            self.folding.store(true, Ordering::Relaxed);
+            self.counter.fetch_sub(bytes, Ordering::AcqRel);
+            slot.state.store(VOID, Ordering::Release);
+            return Err(Some(record));
+        }
+        let span_id = span_id_for(self.id_key, index as u64);
+        record.span_id = span_id;
+        // SAFETY: slot `index` was taken by the `fetch_add` above, by this thread alone, and
+        // is not published yet.
+        unsafe { (*slot.record.get()).write(record) };
+        slot.state.store(LIVE, Ordering::Release);
+        Ok(Placed { index, span_id })
+    }
+
+    /// Takes `bytes` more of the whole budget (a fold span, an event), if they fit.
+    pub(crate) fn charge(&self, bytes: u64) -> bool {
+        let total = self.budget.total;
+        self.counter
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
+                ((now & BYTE_MASK) + bytes <= total).then_some(now + bytes)
+            })
+            .is_ok()
+    }
+
+    /// Bytes taken so far (an upper bound of the encoded spans).
+    #[cfg(test)]
+    pub(crate) fn bytes_used(&self) -> u64 {
+        self.counter.load(Ordering::Acquire) & BYTE_MASK
+    }
+
+    fn slots_taken(&self) -> usize {
+        (self.counter.load(Ordering::Acquire) >> BYTE_BITS) as usize
+    }
+
+    /// Slot `index`, allocating its chunk if this is the first use.
+    #[inline]
+    fn slot_or_alloc(&self, index: usize) -> Option<&Slot> {
+        let (chunk, offset) = locate(index);
+        let cell = self.chunks.get(chunk)?;
+        let mut base = cell.load(Ordering::Acquire);
+        if base.is_null() {
+            base = self.alloc_chunk(chunk)?;
+        }
+        // SAFETY: `base` points to a live chunk of `FIRST_CHUNK << chunk` slots and `offset`
+        // is below that.
+        Some(unsafe { &*base.add(offset) })
+    }
+
+    #[cold]
+    fn alloc_chunk(&self, chunk: usize) -> Option<*mut Slot> {
+        let layout = chunk_layout(chunk);
+        // SAFETY: the layout has a non-zero size; zeroed memory is a chunk of empty slots.
+        let fresh = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<Slot>();
+        if fresh.is_null() {
+            return None;
+        }
+        let cell = &self.chunks[chunk];
+        match cell.compare_exchange(
+            std::ptr::null_mut(),
+            fresh,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => Some(fresh),
+            Err(theirs) => {
+                // SAFETY: `fresh` was allocated above with this layout and never shared.
+                unsafe { std::alloc::dealloc(fresh.cast(), layout) };
+                Some(theirs)
+            }
+        }
+    }
+
+    /// Slot `index` if its chunk exists.
+    fn slot(&self, index: usize) -> Option<&Slot> {
+        let (chunk, offset) = locate(index);
+        let base = self.chunks.get(chunk)?.load(Ordering::Acquire);
+        if base.is_null() {
+            return None;
+        }
+        // SAFETY: as in `slot_or_alloc`.
+        Some(unsafe { &*base.add(offset) })
+    }
+
+    /// The published record of slot `index`.
+    fn record(&self, index: usize) -> Option<(&SpanRecord, &Slot)> {
+        let slot = self.slot(index)?;
+        if slot.state.load(Ordering::Acquire) != LIVE {
+            return None;
+        }
+        // SAFETY: a LIVE slot's record was written before the release store just observed,
+        // and is never written again.
+        Some((unsafe { (*slot.record.get()).assume_init_ref() }, slot))
+    }
+
+    /// Ends span `index` at `end`; ending twice keeps the first end. Returns whether this
+    /// ended it.
+    #[inline]
+    pub(crate) fn end(&self, index: usize, end: Stamp) -> bool {
+        match self.slot(index) {
+            Some(slot) if slot.end.load(Ordering::Relaxed) == 0 => {
+                slot.end.store(end.raw(), Ordering::Release);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Runs `f` on the (overlay of the) open span `index`.
+    pub(crate) fn update<R>(
+        &self,
+        index: usize,
+        f: impl FnOnce(&mut SpanRecord) -> R,
+    ) -> Option<R> {
+        let (record, slot) = self.record(index)?;
+        if slot.end.load(Ordering::Acquire) != 0 {
+            return None;
+        }
+        let mut overlays = self.lock_overlays();
+        let overlay = overlays.entry(index).or_insert_with(|| record.clone());
+        Some(f(overlay))
+    }
+
+    fn lock_overlays(&self) -> MutexGuard<'_, HashMap<usize, SpanRecord>> {
+        self.overlays.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Stops recording and returns every published span, open ones ended at `now`.
+    pub(crate) fn seal(&self, now: Stamp) -> Vec<SpanRecord> {
+        self.sealed.store(true, Ordering::SeqCst);
+        let taken = self.slots_taken();
+        let mut overlays = std::mem::take(&mut *self.lock_overlays());
+        let mut records = Vec::with_capacity(taken);
+        for index in 0..taken {
+            let Some(slot) = self.slot(index) else {
+                continue;
+            };
+            // A slot is published a few instructions after it is taken; wait for it briefly.
+            let mut spins = 0u32;
+            while slot.state.load(Ordering::Acquire) == EMPTY && spins < 20_000 {
+                spins += 1;
+                if spins % 64 == 0 {
+                    std::thread::yield_now();
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+            let Some((record, slot)) = self.record(index) else {
+                continue;
+            };
+            let mut record = overlays.remove(&index).unwrap_or_else(|| record.clone());
+            let end = slot.end.load(Ordering::Acquire);
+            record.end = if end == 0 { now } else { Stamp::from_raw(end) };
+            records.push(record);
+        }
+        records
+    }
+}
+
+impl Drop for SpanTable {
+    fn drop(&mut self) {
+        let taken = self.slots_taken();
+        for index in 0..taken {
+            if let Some(slot) = self.slot(index)
+                && slot.state.load(Ordering::Acquire) == LIVE
+            {
+                // SAFETY: a LIVE record was initialised and is dropped once, here.
+                unsafe { (*slot.record.get()).assume_init_drop() };
+            }
+        }
+        for (chunk, cell) in self.chunks.iter().enumerate() {
+            let base = cell.load(Ordering::Acquire);
+            if !base.is_null() {
+                // SAFETY: allocated in `alloc_chunk` with this layout.
+                unsafe { std::alloc::dealloc(base.cast(), chunk_layout(chunk)) };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    fn root() -> SpanRecord {
+        SpanRecord::open(
+            Cow::Borrowed("root"),
+            SpanId::from_bytes([9; 8]),
+            SpanId::INVALID,
+        )
+    }
+
+    fn open(table: &SpanTable, name: &'static str, parent: SpanId) -> Option<Placed> {
+        let record = SpanRecord::open(Cow::Borrowed(name), SpanId::INVALID, parent);
+        table.open(record, 100).ok()
+    }
+
+    #[test]
+    fn slots_map_to_chunks_of_doubling_size_without_gaps() {
+        let mut expected = (0, 0);
+        for index in 0..FIRST_CHUNK * 40 {
+            let located = locate(index);
+            assert_eq!(located, expected, "slot {index}");
+            expected.1 += 1;
+            if expected.1 == FIRST_CHUNK << expected.0 {
+                expected = (expected.0 + 1, 0);
+            }
+        }
+    }
+
+    #[test]
+    fn span_ids_are_distinct_and_valid() {
+        let ids: std::collections::HashSet<SpanId> =
+            (0..100_000u64).map(|n| span_id_for(42, n)).collect();
+        assert_eq!(ids.len(), 100_000);
+        assert!(!ids.contains(&SpanId::INVALID));
+        assert_ne!(span_id_for(1, 5), span_id_for(2, 5), "keyed per session");
+    }
+
+    #[test]
+    fn spans_are_recorded_until_the_budget_then_folded() {
+        let budget = Budget {
+            spans: 1_000,
+            total: 1_200,
+        };
+        let table = SpanTable::new(root(), budget, 150, 7);
+        let mut placed = Vec::new();
+        while let Some(p) = open(&table, "call", SpanId::INVALID) {
+            placed.push(p);
+        }
+        // 150 + 8 × 100 = 950 fits; a ninth would make 1050.
+        assert_eq!(placed.len(), 8);
+        assert!(table.is_folding());
+        assert_eq!(
+            table.bytes_used(),
+            950,
+            "the refused call gave its bytes back"
+        );
+        assert!(open(&table, "call", SpanId::INVALID).is_none());
+        assert!(table.charge(250), "the reserve is there for folds");
+        assert!(!table.charge(1), "never past the total");
+        let sealed = table.seal(Stamp::now());
+        assert_eq!(
+            sealed.len(),
+            9,
+            "the root and the 8 recorded, not the void slot"
+        );
+    }
+
+    #[test]
+    fn ends_overlays_and_seal() {
+        let table = SpanTable::new(root(), Budget::for_record(1 << 20), 0, 1);
+        let a = open(&table, "a", SpanId::INVALID).unwrap();
+        let b = open(&table, "b", a.span_id).unwrap();
+        table.update(b.index, |r| r.name = Cow::Borrowed("b renamed"));
+        let end = Stamp::now();
+        assert!(table.end(b.index, end));
+        assert!(!table.end(b.index, Stamp::now()), "the first end is kept");
+        assert!(
+            table.update(b.index, |_| ()).is_none(),
+            "a closed span takes no changes"
+        );
+        let sealed = table.seal(Stamp::now());
+        let names: Vec<&str> = sealed.iter().map(|r| r.name.as_ref()).collect();
+        assert_eq!(names, ["root", "a", "b renamed"]);
+        assert_eq!(sealed[2].end, end);
+        assert!(sealed[1].end.is_set(), "open spans end at the seal");
+        assert_eq!(sealed[2].parent_id, a.span_id);
+        assert!(
+            open(&table, "late", SpanId::INVALID).is_none(),
+            "nothing after the seal"
+        );
+    }
+
+    #[test]
+    fn threads_add_spans_at_once_and_none_is_lost() {
+        let table = SpanTable::new(root(), Budget::for_record(1 << 30), 0, 3);
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for _ in 0..5_000 {
+                        let p = open(&table, "t", SpanId::INVALID).unwrap();
+                        table.end(p.index, Stamp::now());
+                    }
+                });
+            }
+        });
+        let sealed = table.seal(Stamp::now());
+        assert_eq!(sealed.len(), 20_001);
+        let ids: std::collections::HashSet<SpanId> = sealed.iter().map(|r| r.span_id).collect();
+        assert_eq!(ids.len(), 20_001);
+    }
+}
