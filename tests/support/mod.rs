@@ -114,6 +114,45 @@ impl Hook {
         self
     }
 
+    /// Runs the hook and also returns its peak resident memory in KiB (the child is reaped
+    /// by `wait4`, for its rusage).
+    #[allow(clippy::zombie_processes)]
+    pub fn run_measured(mut self) -> (HookOutput, i64) {
+        use std::io::Read;
+        let start = Instant::now();
+        let mut child = self
+            .command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run the hook");
+        let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+        let out = std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = out.read_to_end(&mut bytes);
+            bytes
+        });
+        let err = std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = err.read_to_end(&mut bytes);
+            bytes
+        });
+        let mut status = 0;
+        // SAFETY: an all-zero rusage is valid; wait4 fills it for our own child.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let pid = child.id() as libc::pid_t;
+        // SAFETY: `pid` is our child, not yet waited for; the pointers are to live locals.
+        let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        assert_eq!(waited, pid, "wait4");
+        let output = Output {
+            status: std::os::unix::process::ExitStatusExt::from_raw(status),
+            stdout: out.join().unwrap(),
+            stderr: err.join().unwrap(),
+        };
+        let elapsed = start.elapsed();
+        (HookOutput { output, elapsed }, usage.ru_maxrss)
+    }
+
     pub fn run(mut self) -> HookOutput {
         let start = Instant::now();
         let output = self.command.output().expect("run the hook");

@@ -150,7 +150,42 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&Session) -> R) -> Option<R> {
     if HARNESS_RUNS.load(Ordering::Relaxed) == 0 {
         return GLOBAL.get().filter(|s| s.is_open()).map(|s| f(s));
     }
-    harness_current().map(|s| f(&s))
+    with_harness_current(f)
+}
+
+/// [`with_current`] with hooks under the test harness: the same choice as
+/// [`harness_current`], without touching the session's reference count.
+#[inline(never)]
+fn with_harness_current<R>(f: impl FnOnce(&Session) -> R) -> Option<R> {
+    let mut f = Some(f);
+    let mut call = |session: &Session| {
+        if session.is_open() {
+            f.take().map(|f| f(session))
+        } else {
+            None
+        }
+    };
+    // `Some(result)` when a carried session decided.
+    let carried = SCOPES
+        .try_with(|scopes| {
+            let scopes = scopes.try_borrow().ok()?;
+            scopes.last().map(|session| call(session))
+        })
+        .ok()
+        .flatten();
+    if let Some(result) = carried {
+        return result;
+    }
+    if HARNESS.try_with(Cell::get).unwrap_or(false) {
+        return HOOK_SESSION
+            .try_with(|own| {
+                let own = own.try_borrow().ok()?;
+                own.as_deref().and_then(&mut call)
+            })
+            .ok()
+            .flatten();
+    }
+    GLOBAL.get().and_then(|session| call(session))
 }
 
 /// The open session this thread records into, if any.

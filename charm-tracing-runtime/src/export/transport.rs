@@ -12,6 +12,7 @@ use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -144,14 +145,33 @@ enum Progress {
 /// (it normally comes at the deadline, from the export thread's own timeout).
 pub(crate) const GRACE: Duration = Duration::from_millis(50);
 
+/// Set when the process is exiting (the `atexit` handler delivers): the network work then
+/// runs on a thread of its own, never on the exiting one.
+static EXITING: AtomicBool = AtomicBool::new(false);
+
+/// Marks the process as exiting.
+pub(crate) fn exiting() {
+    EXITING.store(true, Ordering::SeqCst);
+}
+
+/// Whether the network work can run on the calling thread: not inside a tokio runtime
+/// (blocking there would stall it, or panic), not at exit (thread-locals may be gone), not in
+/// a panic hook.
+fn runs_here() -> bool {
+    !EXITING.load(Ordering::SeqCst)
+        && !std::thread::panicking()
+        && tokio::runtime::Handle::try_current().is_err()
+}
+
 /// Connects, then POSTs the records `load` gives, in order, until one must be kept or `end`
-/// passes (`deadline` is the hook's deadline, for messages). `load` runs only once a connection is up, so an unreachable backend
-/// never costs a read of the buffer.
+/// passes (`deadline` is the hook's deadline, for messages). `load` runs only once a
+/// connection is up, so an unreachable backend never costs a read of the buffer.
 ///
-/// The network work runs on a thread of its own with its own runtime, so it works the same
-/// from plain threads, from inside any tokio runtime, and at process exit; the calling thread
-/// never waits longer than the deadline (plus a few ms), and an export thread stuck past it
-/// (a resolver in `getaddrinfo`, say) is left behind rather than waited for.
+/// From a plain thread (a synchronous charm's `main`), the work runs right here on a small
+/// runtime of its own. From inside a tokio runtime, at process exit, or in a panic hook, it
+/// runs on a thread of its own with its own runtime, and the calling thread never waits
+/// longer than the deadline (plus a few ms): an export thread stuck past it (a resolver in
+/// `getaddrinfo`, say) is left behind rather than waited for.
 pub(crate) fn send_all(
     target: &Target,
     tls: Option<Arc<ClientConfig>>,
@@ -159,6 +179,9 @@ pub(crate) fn send_all(
     deadline: Duration,
     end: Instant,
 ) -> (Report, Vec<Bytes>) {
+    if runs_here() {
+        return send_here(target, tls, load, deadline, end);
+    }
     let mut records = Vec::new();
     let mut report = Report::default();
     let (progress, from_exporter) = mpsc::channel();
@@ -193,7 +216,35 @@ pub(crate) fn send_all(
     (report, records)
 }
 
-/// The export thread: one current-thread runtime, the whole run under the deadline.
+/// [`send_all`] on the calling thread.
+fn send_here(
+    target: &Target,
+    tls: Option<Arc<ClientConfig>>,
+    load: impl FnOnce() -> Vec<Bytes>,
+    deadline: Duration,
+    end: Instant,
+) -> (Report, Vec<Bytes>) {
+    let mut records = Vec::new();
+    let fates = std::cell::RefCell::new(Vec::new());
+    let stop = run_export(
+        target,
+        tls,
+        end,
+        deadline,
+        || {
+            records = load();
+            Some(records.clone())
+        },
+        |fate| fates.borrow_mut().push(fate),
+    );
+    let report = Report {
+        fates: fates.into_inner(),
+        stop,
+    };
+    (report, records)
+}
+
+/// The export thread: the run, its progress streamed to the hook's thread.
 fn export(
     target: Target,
     tls: Option<Arc<ClientConfig>>,
@@ -202,31 +253,44 @@ fn export(
     progress: mpsc::Sender<Progress>,
     records_in: mpsc::Receiver<Vec<Bytes>>,
 ) {
+    let connected = || {
+        let _ = progress.send(Progress::Connected);
+        // The hook's thread answers at once (it reads the buffer); bounded all the same.
+        records_in
+            .recv_timeout(end.saturating_duration_since(Instant::now()))
+            .ok()
+    };
+    let fate = |fate| {
+        let _ = progress.send(Progress::Fate(fate));
+    };
+    let stop = run_export(&target, tls, end, deadline, connected, fate);
+    let _ = progress.send(Progress::Done(stop));
+}
+
+/// One run of the network work on this thread, on a current-thread runtime of its own, the
+/// whole run under the deadline: connect, get the records (`connected`), send them in order.
+fn run_export(
+    target: &Target,
+    tls: Option<Arc<ClientConfig>>,
+    end: Instant,
+    deadline: Duration,
+    connected: impl FnOnce() -> Option<Vec<Bytes>>,
+    fate: impl Fn(Fate),
+) -> Option<Stop> {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
         .build()
     {
         Ok(runtime) => runtime,
-        Err(e) => {
-            let stop = Stop::Setup(format!("no network runtime: {e}"));
-            let _ = progress.send(Progress::Done(Some(stop)));
-            return;
-        }
+        Err(e) => return Some(Stop::Setup(format!("no network runtime: {e}"))),
     };
     let remaining = || end.saturating_duration_since(Instant::now());
     let run = runtime.block_on(async {
         let work = async {
-            let sender = connect(&target, tls.clone()).await?;
-            let _ = progress.send(Progress::Connected);
-            // The hook's thread answers at once (it reads the buffer); bounded all the same.
-            let records = records_in
-                .recv_timeout(remaining())
-                .map_err(|_| Stop::Timeout(deadline))?;
-            let report_fate = |fate| {
-                let _ = progress.send(Progress::Fate(fate));
-            };
-            match send_in_order(&target, tls, sender, &records, report_fate).await {
+            let sender = connect(target, tls.clone()).await?;
+            let records = connected().ok_or(Stop::Timeout(deadline))?;
+            match send_in_order(target, tls, sender, &records, fate).await {
                 Some(stop) => Err(stop),
                 None => Ok(()),
             }
@@ -235,12 +299,11 @@ fn export(
     });
     // A resolver thread stuck in getaddrinfo must not hold this thread: do not wait for it.
     runtime.shutdown_background();
-    let stop = match run {
+    match run {
         Ok(Ok(())) => None,
         Ok(Err(stop)) => Some(stop),
         Err(_) => Some(Stop::Timeout(deadline)),
-    };
-    let _ = progress.send(Progress::Done(stop));
+    }
 }
 
 async fn send_in_order(

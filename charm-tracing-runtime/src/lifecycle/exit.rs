@@ -4,6 +4,7 @@
 use std::sync::Once;
 
 extern "C" fn shutdown_at_exit() {
+    crate::export::transport::exiting();
     // Unwinding out of an `extern "C"` fn aborts: contain everything.
     let _ = std::panic::catch_unwind(crate::collect::session::shutdown_global);
 }
