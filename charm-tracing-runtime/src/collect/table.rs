@@ -31,6 +31,8 @@ const EMPTY: u8 = 0;
 const LIVE: u8 = 1;
 /// Taken, but the call was folded instead (it would not fit the budget).
 const VOID: u8 = 2;
+/// Its record was moved out by the seal.
+const MOVED: u8 = 3;
 
 /// One slot. All zeroes is an empty slot, so chunks come from zeroed memory.
 struct Slot {
@@ -292,11 +294,15 @@ impl SpanTable {
         index: usize,
         f: impl FnOnce(&mut SpanRecord) -> R,
     ) -> Option<R> {
+        // Under the lock the seal holds while it moves the records out.
+        let mut overlays = self.lock_overlays();
+        if self.sealed.load(Ordering::Acquire) {
+            return None;
+        }
         let (record, slot) = self.record(index)?;
         if slot.end.load(Ordering::Acquire) != 0 {
             return None;
         }
-        let mut overlays = self.lock_overlays();
         let overlay = overlays.entry(index).or_insert_with(|| record.clone());
         Some(f(overlay))
     }
@@ -305,11 +311,12 @@ impl SpanTable {
         self.overlays.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Stops recording and returns every published span, open ones ended at `now`.
+    /// Stops recording and moves out every published span, open ones ended at `now`.
     pub(crate) fn seal(&self, now: Stamp) -> Vec<SpanRecord> {
+        let mut overlays = self.lock_overlays();
         self.sealed.store(true, Ordering::SeqCst);
         let taken = self.slots_taken();
-        let mut overlays = std::mem::take(&mut *self.lock_overlays());
+        let mut overlays = std::mem::take(&mut *overlays);
         let mut records = Vec::with_capacity(taken);
         for index in 0..taken {
             let Some(slot) = self.slot(index) else {
@@ -325,10 +332,15 @@ impl SpanTable {
                     std::hint::spin_loop();
                 }
             }
-            let Some((record, slot)) = self.record(index) else {
+            if slot.state.load(Ordering::Acquire) != LIVE {
                 continue;
-            };
-            let mut record = overlays.remove(&index).unwrap_or_else(|| record.clone());
+            }
+            // SAFETY: a LIVE record is initialised; it is moved out once, here, under the
+            // overlay lock that `update` (its only other reader) takes, and marked so that
+            // nothing reads or drops it again.
+            let published = unsafe { (*slot.record.get()).assume_init_read() };
+            slot.state.store(MOVED, Ordering::Release);
+            let mut record = overlays.remove(&index).unwrap_or(published);
             let end = slot.end.load(Ordering::Acquire);
             record.end = if end == 0 { now } else { Stamp::from_raw(end) };
             records.push(record);

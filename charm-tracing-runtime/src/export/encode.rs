@@ -6,10 +6,9 @@ use crate::collect::record::{EventRecord, SpanRecord, Stamp, StatusRecord};
 use crate::collect::session::SealedTrace;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanId, SpanKind};
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{self as proto, ResourceSpans, ScopeSpans};
+use opentelemetry_proto::tonic::trace::v1 as proto;
 use opentelemetry_proto::transform::common::tonic::Attributes;
 use opentelemetry_sdk::resource::TelemetryResourceDetector;
 use prost::Message;
@@ -177,8 +176,13 @@ fn proto_span(trace: &SealedTrace<'_>, span: &SpanRecord) -> proto::Span {
 }
 
 /// The hook's record: its spans, in end order, under one resource and one scope named after
-/// the service.
-pub(crate) fn build_request(trace: &SealedTrace<'_>) -> ExportTraceServiceRequest {
+/// the service (the whole message at once: what [`encode_request`] writes span by span).
+#[cfg(test)]
+pub(crate) fn build_request(
+    trace: &SealedTrace<'_>,
+) -> opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use proto::{ResourceSpans, ScopeSpans};
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: Some(Resource {
@@ -202,14 +206,86 @@ pub(crate) fn build_request(trace: &SealedTrace<'_>) -> ExportTraceServiceReques
     }
 }
 
-/// The hook's record, encoded once.
+/// The hook's record, encoded once, span by span: only one span's protobuf form exists at a
+/// time, so encoding takes little more memory than the encoded record itself.
+///
+/// The spans are written first, after a gap left for the message headers in front of them
+/// (their lengths are known only once the spans are written); the headers are then written at
+/// the end of the gap and the unused start of the gap is dropped.
 pub(crate) fn encode_request(trace: &SealedTrace<'_>) -> Vec<u8> {
-    build_request(trace).encode_to_vec()
+    use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
+    let resource = Resource {
+        attributes: proto_attributes(trace.resource),
+        ..Default::default()
+    };
+    let scope = InstrumentationScope {
+        name: trace.service_name.to_owned(),
+        ..Default::default()
+    };
+    let field_len = |len: usize| key_len(1) + encoded_len_varint(len as u64) + len;
+    let resource_field = field_len(resource.encoded_len());
+    let scope_field = field_len(scope.encoded_len());
+    // Room for the headers: the resource and scope fields, two keys and two lengths.
+    let gap = resource_field + scope_field + 2 * (key_len(2) + 10);
+    let mut out = Vec::with_capacity(gap + trace.spans.len() * 128);
+    out.resize(gap, 0);
+    for span in &trace.spans {
+        prost::encoding::message::encode(2, &proto_span(trace, span), &mut out);
+    }
+    let scope_spans_len = scope_field + (out.len() - gap);
+    let resource_spans_len =
+        resource_field + key_len(2) + encoded_len_varint(scope_spans_len as u64) + scope_spans_len;
+    let mut header = Vec::with_capacity(gap);
+    // ExportTraceServiceRequest.resource_spans (1) = ResourceSpans { resource (1),
+    // scope_spans (2) = ScopeSpans { scope (1), spans (2)... } }
+    encode_key(1, WireType::LengthDelimited, &mut header);
+    encode_varint(resource_spans_len as u64, &mut header);
+    prost::encoding::message::encode(1, &resource, &mut header);
+    encode_key(2, WireType::LengthDelimited, &mut header);
+    encode_varint(scope_spans_len as u64, &mut header);
+    prost::encoding::message::encode(1, &scope, &mut header);
+    let start = gap - header.len();
+    out[start..gap].copy_from_slice(&header);
+    out.drain(..start);
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::clock::Anchor;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use std::borrow::Cow;
+
+    #[test]
+    fn the_record_written_span_by_span_is_the_whole_message() {
+        let mut spans = Vec::new();
+        for n in 0..300u64 {
+            let id = SpanId::from_bytes((n + 1).to_be_bytes());
+            let mut span = SpanRecord::open(Cow::Owned(format!("span {n}")), id, SpanId::INVALID);
+            span.end = Stamp::now();
+            if n % 7 == 0 {
+                span.details_mut()
+                    .attributes
+                    .push(KeyValue::new("n", n as i64));
+            }
+            spans.push(span);
+        }
+        let resource = vec![KeyValue::new("service.name", "x".repeat(300))];
+        let trace = SealedTrace {
+            trace_id: opentelemetry::trace::TraceId::from_bytes([7; 16]),
+            service_name: "svc",
+            resource: &resource,
+            spans,
+            clock: Converter::new(Anchor::now(), Anchor::now()),
+        };
+        let written = encode_request(&trace);
+        assert_eq!(written, build_request(&trace).encode_to_vec());
+        assert_eq!(
+            ExportTraceServiceRequest::decode(written.as_slice()).unwrap(),
+            build_request(&trace)
+        );
+    }
 
     #[test]
     fn otel_resource_attributes_parse_as_python_does() {

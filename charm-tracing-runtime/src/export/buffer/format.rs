@@ -30,13 +30,37 @@ pub fn header_ok(bytes: &[u8]) -> bool {
 }
 
 /// One record, framed. `None` if the payload is too long for the length field.
+///
+/// ```
+/// use charm_tracing_runtime::buffer::format;
+///
+/// let framed = format::frame(b"record").unwrap();
+/// assert_eq!(framed.len(), format::FRAME_HEADER_LEN + 6);
+/// assert_eq!(framed[..format::FRAME_HEADER_LEN], format::frame_header_for(b"record").unwrap());
+/// ```
 pub fn frame(payload: &[u8]) -> Option<Vec<u8>> {
-    let length = u32::try_from(payload.len()).ok()?;
+    let header = frame_header_for(payload)?;
     let mut framed = Vec::with_capacity(FRAME_HEADER_LEN + payload.len());
-    framed.extend_from_slice(&length.to_le_bytes());
-    framed.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    framed.extend_from_slice(&header);
     framed.extend_from_slice(payload);
     Some(framed)
+}
+
+/// The frame header of `payload` (its length and checksum), to write in front of it without
+/// copying it. `None` if the payload is too long for the length field.
+///
+/// ```
+/// use charm_tracing_runtime::buffer::format;
+///
+/// let header = format::frame_header_for(b"record").unwrap();
+/// assert_eq!(format::frame_header(&header).0, 6);
+/// ```
+pub fn frame_header_for(payload: &[u8]) -> Option<[u8; FRAME_HEADER_LEN]> {
+    let length = u32::try_from(payload.len()).ok()?;
+    let mut header = [0u8; FRAME_HEADER_LEN];
+    header[..4].copy_from_slice(&length.to_le_bytes());
+    header[4..].copy_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    Some(header)
 }
 
 /// Reads a frame header: (payload length, checksum).
