@@ -50,7 +50,8 @@ mod impl_form {
         buffer_max_events = 42,
         buffer_max_size_mib = 12,
         buffer_path = "/charm-traces/buffer",
-        export_timeout_ms = 500
+        export_timeout_ms = 500,
+        trace_max_size_kib = 2048
     )]
     impl Shop {
         pub fn new(ctx: JujuContext) -> Self {
@@ -128,7 +129,8 @@ mod struct_form {
         buffer_max_events = 42,
         buffer_max_size_mib = 12,
         buffer_path = "/charm-traces/buffer",
-        export_timeout_ms = 500
+        export_timeout_ms = 500,
+        trace_max_size_kib = 2048
     )]
     pub struct Shop {
         pub ctx: JujuContext,
@@ -338,7 +340,7 @@ fn the_struct_records_its_arguments_for_the_type() {
             buffer_path: Some("/charm-traces/buffer"),
             export_timeout_ms: 500,
             join_juju_trace: true,
-            trace_max_size_kib: 4096,
+            trace_max_size_kib: 2048,
         }
     );
     assert_eq!(

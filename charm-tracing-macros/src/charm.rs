@@ -193,6 +193,9 @@ fn session_parts(
     if let Some(timeout) = &args.export_timeout_ms {
         fields.push(quote!(export_timeout_ms: #timeout,));
     }
+    if let Some(limit) = &args.trace_max_size_kib {
+        fields.push(quote!(trace_max_size_kib: #limit,));
+    }
     if let Some(join) = &args.join_juju_trace {
         fields.push(quote!(join_juju_trace: #join,));
     }
@@ -585,6 +588,63 @@ mod tests {
         assert!(out.contains(&squash("buffer_max_events : 7 ,")));
         assert!(out.contains(&squash("CharmConfig :: new (\"C\")")));
         assert!(out.contains("TraceCharmArgumentsGoOnTheStructOrOnTheImplNotBoth"));
+    }
+
+    #[test]
+    fn trace_max_size_kib_is_written_into_the_config_in_both_forms() {
+        let on_struct = expand(
+            quote!(tracing_endpoint = "endpoint", trace_max_size_kib = 2048),
+            quote!(
+                struct C {
+                    endpoint: Option<String>,
+                }
+            ),
+        )
+        .unwrap();
+        let on_impl = expand(
+            quote!(tracing_endpoint = "endpoint", trace_max_size_kib = 2048),
+            quote!(impl C {
+                fn new() -> Self { C }
+                fn endpoint(&self) -> Option<String> { None }
+            }),
+        )
+        .unwrap();
+        for out in [on_struct, on_impl] {
+            let out = squash(&out);
+            assert!(
+                out.contains(&squash("trace_max_size_kib : 2048 ,")),
+                "{out}"
+            );
+            assert!(out.contains(&squash("CharmConfig :: new (\"C\")")), "{out}");
+        }
+        let without = expand(
+            quote!(tracing_endpoint = "endpoint"),
+            quote!(
+                struct C {
+                    endpoint: Option<String>,
+                }
+            ),
+        )
+        .unwrap();
+        assert!(
+            !without.contains("trace_max_size_kib"),
+            "the default comes from the runtime"
+        );
+    }
+
+    #[test]
+    fn trace_max_size_kib_alone_configures_the_charm() {
+        let error = expand(
+            quote!(trace_max_size_kib = 2048),
+            quote!(
+                struct C;
+            ),
+        )
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("needs `tracing_endpoint`"),
+            "{error}"
+        );
     }
 
     #[test]

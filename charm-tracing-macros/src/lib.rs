@@ -35,7 +35,9 @@ use syn::parse::Parser;
 ///
 /// Arguments: `tracing_endpoint` (required), `server_cert`, `service_name`,
 /// `buffer_max_events`, `buffer_max_size_mib`, `buffer_path`, `export_timeout_ms`,
-/// `join_juju_trace` (`true` by default: the hook's root span is a child of Juju's span when
+/// `trace_max_size_kib` (an integer literal, at least 64; default 4096: the most KiB one
+/// hook's trace may take, under Grafana Tempo's default `max_bytes_per_trace` of 5 MB; calls
+/// past the budget are folded into fold spans), `join_juju_trace` (`true` by default: the hook's root span is a child of Juju's span when
 /// Juju gives a sampled `TRACEPARENT`; `false`: a trace of its own with a link to it),
 /// `constructor`. See the `charm-tracing` crate docs.
 ///
