@@ -491,12 +491,14 @@ fn kill_9_at_random_moments_never_corrupts_the_buffer_or_loses_a_written_trace()
 
 #[test]
 fn a_record_larger_than_the_buffer_is_not_buffered_one_error_line_then_sent_directly() {
-    // About 100 bytes a span: 120 000 spans encode to more than the 10 MiB limit.
+    // A charm with a 32 MiB trace budget; about 60 bytes a span: 200 000 spans encode to
+    // more than the buffer's 10 MiB limit, and still fit the trace's budget.
     let dir = fresh_charm_dir();
     let receiver = Receiver::start();
-    let output = Hook::in_dir("shop_charm", "hooks/update-status", &dir)
-        .env("SHOP_TRACING_ENDPOINT", receiver.endpoint())
-        .env("SHOP_SPANS", "120000")
+    let output = Hook::in_dir("loop_charm", "hooks/update-status", &dir)
+        .env("LOOP_TRACING_ENDPOINT", receiver.endpoint())
+        .env("LOOP_HUGE", "1")
+        .env("LOOP_CALLS", "200000")
         .run();
     assert_eq!(output.code(), 0, "{}", output.stderr());
     let errors = output.error_lines();
@@ -512,8 +514,10 @@ fn a_record_larger_than_the_buffer_is_not_buffered_one_error_line_then_sent_dire
     );
     let accepted = receiver.accepted_traces();
     assert_eq!(accepted.len(), 1, "sent directly instead");
-    assert_eq!(
-        accepted[0].resource_spans[0].scope_spans[0].spans.len(),
-        120_000
-    );
+    let spans = &accepted[0].resource_spans[0].scope_spans[0].spans;
+    let steps = spans
+        .iter()
+        .filter(|s| s.name == "method call: Work.step")
+        .count();
+    assert_eq!(steps, 200_000, "every call recorded: the budget is 32 MiB");
 }

@@ -422,6 +422,10 @@ impl Session {
         parent: SpanId,
         start: Stamp,
     ) -> Option<Opened> {
+        if self.table.is_folding() {
+            // The budget is spent: straight to this thread's folds, no record built.
+            return self.fold_call(name, parent, start);
+        }
         let bytes = span_bytes(&name);
         let record = SpanRecord::open_at(name, SpanId::INVALID, parent, start);
         match self.table.open(record, bytes) {
@@ -456,6 +460,18 @@ impl Session {
             Err(Some(record)) => self.fold(record, false),
             Err(None) => None,
         }
+    }
+
+    #[inline(never)]
+    fn fold_call(&self, name: Cow<'static, str>, parent: SpanId, start: Stamp) -> Option<Opened> {
+        if !self.table.is_open() {
+            return None;
+        }
+        let (fold, span_id) = self.folds.fold_call(self, name, parent, start)?;
+        Some(Opened {
+            index: fold_index(fold),
+            span_id,
+        })
     }
 
     #[cold]

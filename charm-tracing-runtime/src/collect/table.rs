@@ -153,9 +153,15 @@ impl SpanTable {
     }
 
     /// Whether calls are being folded (the budget for spans is spent).
-    #[cfg(test)]
+    #[inline(always)]
     pub(crate) fn is_folding(&self) -> bool {
         self.folding.load(Ordering::Relaxed)
+    }
+
+    /// Whether spans are still taken (not sealed).
+    #[inline(always)]
+    pub(crate) fn is_open(&self) -> bool {
+        !self.sealed.load(Ordering::Acquire)
     }
 
     /// Records `record` (its span id is set here) if the session is open and the span fits
@@ -326,7 +332,7 @@ impl SpanTable {
             let mut spins = 0u32;
             while slot.state.load(Ordering::Acquire) == EMPTY && spins < 20_000 {
                 spins += 1;
-                if spins % 64 == 0 {
+                if spins.is_multiple_of(64) {
                     std::thread::yield_now();
                 } else {
                     std::hint::spin_loop();
