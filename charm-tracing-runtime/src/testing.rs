@@ -37,6 +37,8 @@ pub struct HookRun {
     /// The trace the hook would have delivered; `None` if no session started (tracing
     /// disabled, or the charm type has no `#[trace_charm]`).
     pub trace: Option<Trace>,
+    /// The record as it would have been delivered: the encoded OTLP/protobuf request.
+    pub record: Option<Vec<u8>>,
 }
 
 impl HookRun {
@@ -44,13 +46,28 @@ impl HookRun {
     ///
     /// ```should_panic
     /// # use charm_tracing_runtime::testing::{HookRun, HookOutcome};
-    /// let run = HookRun { outcome: HookOutcome::Succeeded, trace: None };
+    /// let run = HookRun { outcome: HookOutcome::Succeeded, trace: None, record: None };
     /// run.trace();
     /// ```
     pub fn trace(&self) -> &Trace {
         self.trace
             .as_ref()
             .expect("no trace was captured: is the charm's impl under #[trace_charm]?")
+    }
+
+    /// The record decoded with the official OTLP types (every field, as a backend sees it);
+    /// panics (it is a test) when there is none.
+    ///
+    /// ```should_panic
+    /// # use charm_tracing_runtime::testing::{HookRun, HookOutcome};
+    /// let run = HookRun { outcome: HookOutcome::Succeeded, trace: None, record: None };
+    /// run.request();
+    /// ```
+    pub fn request(&self) -> ExportTraceServiceRequest {
+        self.record
+            .as_deref()
+            .and_then(|bytes| ExportTraceServiceRequest::decode(bytes).ok())
+            .expect("no record was captured: is the charm's impl under #[trace_charm]?")
     }
 }
 
@@ -150,16 +167,21 @@ fn hook_run(result: HookResult, session: Option<Arc<Session>>) -> HookRun {
             HookOutcome::Panicked(crate::collect::panics::payload_message(panic.as_ref()))
         }
     };
-    let trace = session
-        .and_then(|s| {
-            s.sink()
-                .as_any()
-                .downcast_ref::<crate::export::capture::Capture>()
-                .and_then(crate::export::capture::Capture::take)
-        })
-        .and_then(|bytes| ExportTraceServiceRequest::decode(bytes.as_slice()).ok())
+    let record = session.and_then(|s| {
+        s.sink()
+            .as_any()
+            .downcast_ref::<crate::export::capture::Capture>()
+            .and_then(crate::export::capture::Capture::take)
+    });
+    let trace = record
+        .as_deref()
+        .and_then(|bytes| ExportTraceServiceRequest::decode(bytes).ok())
         .map(|request| Trace::from_request(&request));
-    HookRun { outcome, trace }
+    HookRun {
+        outcome,
+        trace,
+        record,
+    }
 }
 
 /// How [`Trace::render`] draws the tree.
