@@ -10,7 +10,7 @@ use crate::collect::fold::{CATCH_ALL_NAME, FOLD_BYTES, FoldHost, FoldRef, Folds}
 use crate::collect::record::{
     Details, ErrorInfo, SpanRecord, Stamp, StatusRecord, attribute_bytes, event_bytes, span_bytes,
 };
-use crate::collect::table::{Budget, SpanTable, span_id_for};
+use crate::collect::table::{Budget, Refused, SpanTable, span_id_for};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanId, TraceId};
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
@@ -111,6 +111,16 @@ thread_local! {
     /// Harness sessions carried onto this thread for a while: by a traced future while it is
     /// polled, by a `tracing` span while it is entered. The last one is current.
     static SCOPES: RefCell<Vec<Arc<Session>>> = const { RefCell::new(Vec::new()) };
+    /// The hook session's address while `HOOK_SESSION` holds it (kept in step with it), and
+    /// how many sessions `SCOPES` holds: the hot path's way to the harness session, without
+    /// touching thread-locals that have destructors.
+    static HOOK_PTR: Cell<*const Session> = const { Cell::new(std::ptr::null()) };
+    static CARRIED: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Keeps `HOOK_PTR` in step with what `HOOK_SESSION` now holds.
+fn track_hook_session(own: Option<&Arc<Session>>) {
+    let _ = HOOK_PTR.try_with(|ptr| ptr.set(own.map_or(std::ptr::null(), Arc::as_ptr)));
 }
 
 static GLOBAL: OnceLock<Arc<Session>> = OnceLock::new();
@@ -165,6 +175,14 @@ fn with_harness_current<R>(f: impl FnOnce(&Session) -> R) -> Option<R> {
             None
         }
     };
+    if CARRIED.try_with(Cell::get).unwrap_or(1) == 0 && HARNESS.try_with(Cell::get).unwrap_or(false)
+    {
+        let own = HOOK_PTR.try_with(Cell::get).unwrap_or(std::ptr::null());
+        // SAFETY: `HOOK_PTR` is the address of the session `HOOK_SESSION` holds on this
+        // thread (it is updated with every change of it), which keeps it alive; nothing in
+        // `f` (opening or ending a span) changes `HOOK_SESSION`.
+        return unsafe { own.as_ref() }.and_then(call);
+    }
     // `Some(result)` when a carried session decided.
     let carried = SCOPES
         .try_with(|scopes| {
@@ -231,6 +249,7 @@ pub(crate) fn carry(session: &Arc<Session>) -> Carried {
         .try_with(|scopes| match scopes.try_borrow_mut() {
             Ok(mut scopes) => {
                 scopes.push(session.clone());
+                let _ = CARRIED.try_with(|n| n.set(scopes.len()));
                 true
             }
             Err(_) => false,
@@ -273,6 +292,7 @@ fn uncarry(session: *const Session) {
             && let Some(position) = scopes.iter().rposition(|s| Arc::as_ptr(s) == session)
         {
             scopes.remove(position);
+            let _ = CARRIED.try_with(|n| n.set(scopes.len()));
         }
     });
 }
@@ -332,7 +352,11 @@ pub(crate) enum Installed {
 /// Makes `session` the one spans record into, and opens the gate.
 pub(crate) fn install(session: Arc<Session>) -> Installed {
     let installed = if session.is_harness() {
-        let _ = HOOK_SESSION.try_with(|own| *own.borrow_mut() = Some(session));
+        let _ = HOOK_SESSION.try_with(|own| {
+            let mut own = own.borrow_mut();
+            *own = Some(session);
+            track_hook_session(own.as_ref());
+        });
         Installed::Harness
     } else if GLOBAL.set(session).is_ok() {
         Installed::Global
@@ -427,14 +451,14 @@ impl Session {
             return self.fold_call(name, parent, start);
         }
         let bytes = span_bytes(&name);
-        let record = SpanRecord::open_at(name, SpanId::INVALID, parent, start);
-        match self.table.open(record, bytes) {
+        let mut record = Some(SpanRecord::open_at(name, SpanId::INVALID, parent, start));
+        match self.table.open(&mut record, bytes) {
             Ok(placed) => Some(Opened {
                 index: placed.index,
                 span_id: placed.span_id,
             }),
-            Err(Some(record)) => self.fold(record, true),
-            Err(None) => None,
+            Err(Refused::Full) => self.fold(record?, true),
+            Err(Refused::Sealed) => None,
         }
     }
 
@@ -452,13 +476,14 @@ impl Session {
     /// its span id is given here.
     pub fn open_record(&self, record: SpanRecord) -> Option<Opened> {
         let bytes = record.encoded_bytes_bound();
-        match self.table.open(record, bytes) {
+        let mut record = Some(record);
+        match self.table.open(&mut record, bytes) {
             Ok(placed) => Some(Opened {
                 index: placed.index,
                 span_id: placed.span_id,
             }),
-            Err(Some(record)) => self.fold(record, false),
-            Err(None) => None,
+            Err(Refused::Full) => self.fold(record?, false),
+            Err(Refused::Sealed) => None,
         }
     }
 
@@ -720,6 +745,7 @@ impl HarnessSlot {
                 let _ = HOOK_SESSION.try_with(|own| {
                     if let Ok(mut own) = own.try_borrow_mut() {
                         self.slot.session = std::mem::replace(&mut *own, self.own.take());
+                        track_hook_session(own.as_ref());
                     }
                 });
             }
@@ -730,7 +756,11 @@ impl HarnessSlot {
         }
         let harness = HARNESS.try_with(|h| h.replace(true)).unwrap_or(false);
         let own = HOOK_SESSION
-            .try_with(|own| own.replace(self.session.take()))
+            .try_with(|own| {
+                let previous = own.replace(self.session.take());
+                track_hook_session(own.borrow().as_ref());
+                previous
+            })
             .ok()
             .flatten();
         let _restore = Restore {

@@ -99,7 +99,12 @@ pub(crate) fn detach_proxy() {
 /// The parent of a new span: the innermost charm span, unless a span started through the
 /// OpenTelemetry API is active and newer; the root when there is neither.
 pub(crate) fn parent_for_new_span(session: &Session) -> (SpanId, SpanId) {
-    let top = top();
+    parent_under(top(), session)
+}
+
+/// [`parent_for_new_span`] with the stack's top frame at hand.
+#[inline(always)]
+fn parent_under(top: Option<Frame>, session: &Session) -> (SpanId, SpanId) {
     let manual = crate::collect::bridge::active_manual_span(session);
     let parent = match (top, manual) {
         (Some(frame), Some(manual)) if frame.entered_under != manual => manual,
@@ -156,16 +161,23 @@ pub(crate) fn enter_named(name: Cow<'static, str>) -> SpanGuard {
 #[inline(never)]
 fn open_in_session(name: Cow<'static, str>) -> SpanGuard {
     let opened = session::with_current(|session| {
-        let (parent, entered_under) = parent_for_new_span(session);
-        let start = Stamp::now();
-        let opened = session.open_call(name, parent, start)?;
-        push(Frame {
-            span_id: opened.span_id,
-            index: opened.index,
-            entered_under,
-            start,
-        });
-        Some(opened.index)
+        STACK
+            .try_with(|stack| {
+                // One borrow of the stack for the parent and the new frame.
+                let mut stack = stack.try_borrow_mut().ok()?;
+                let (parent, entered_under) = parent_under(stack.last().copied(), session);
+                let start = Stamp::now();
+                let opened = session.open_call(name, parent, start)?;
+                stack.push(Frame {
+                    span_id: opened.span_id,
+                    index: opened.index,
+                    entered_under,
+                    start,
+                });
+                Some(opened.index)
+            })
+            .ok()
+            .flatten()
     });
     SpanGuard {
         index: opened.flatten().unwrap_or(INACTIVE),

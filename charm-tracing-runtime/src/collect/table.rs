@@ -49,6 +49,15 @@ pub(crate) struct Placed {
     pub span_id: SpanId,
 }
 
+/// Why [`SpanTable::open`] did not record a span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The budget for spans is spent: fold the call.
+    Full,
+    /// The session has ended.
+    Sealed,
+}
+
 /// The size bounds of a trace, in encoded bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Budget {
@@ -164,39 +173,43 @@ impl SpanTable {
         !self.sealed.load(Ordering::Acquire)
     }
 
-    /// Records `record` (its span id is set here) if the session is open and the span fits
-    /// the budget. `Err(Some(record))` gives it back to be folded; `Err(None)` means the table
-    /// is sealed.
+    /// Records the span in `record` (taking it; its span id is set here) if the session is
+    /// open and the span fits the budget. Refused, it leaves `record` where it is, to be
+    /// folded.
     #[inline]
     pub(crate) fn open(
         &self,
-        mut record: SpanRecord,
+        record: &mut Option<SpanRecord>,
         bytes: u64,
-    ) -> Result<Placed, Option<SpanRecord>> {
+    ) -> Result<Placed, Refused> {
         if self.sealed.load(Ordering::Acquire) {
-            return Err(None);
+            return Err(Refused::Sealed);
         }
         if self.folding.load(Ordering::Relaxed) {
-            return Err(Some(record));
+            return Err(Refused::Full);
         }
         let before = self.counter.fetch_add(ONE_SLOT | bytes, Ordering::AcqRel);
         let index = (before >> BYTE_BITS) as usize;
         let fits = (before & BYTE_MASK) + bytes <= self.budget.spans;
         let Some(slot) = self.slot_or_alloc(index) else {
             self.folding.store(true, Ordering::Relaxed);
-            return Err(Some(record));
+            return Err(Refused::Full);
         };
         if !fits {
             self.folding.store(true, Ordering::Relaxed);
             self.counter.fetch_sub(bytes, Ordering::AcqRel);
             slot.state.store(VOID, Ordering::Release);
-            return Err(Some(record));
+            return Err(Refused::Full);
         }
+        let Some(mut taken) = record.take() else {
+            slot.state.store(VOID, Ordering::Release);
+            return Err(Refused::Full);
+        };
         let span_id = span_id_for(self.id_key, index as u64);
-        record.span_id = span_id;
+        taken.span_id = span_id;
         // SAFETY: slot `index` was taken by the `fetch_add` above, by this thread alone, and
         // is not published yet.
-        unsafe { (*slot.record.get()).write(record) };
+        unsafe { (*slot.record.get()).write(taken) };
         slot.state.store(LIVE, Ordering::Release);
         Ok(Placed { index, span_id })
     }
@@ -391,7 +404,7 @@ mod tests {
 
     fn open(table: &SpanTable, name: &'static str, parent: SpanId) -> Option<Placed> {
         let record = SpanRecord::open(Cow::Borrowed(name), SpanId::INVALID, parent);
-        table.open(record, 100).ok()
+        table.open(&mut Some(record), 100).ok()
     }
 
     #[test]
