@@ -116,6 +116,47 @@ fn in_session<'a, F: FnOnce() + 'a>(f: F) {
     assert!(run.trace.is_some(), "the benchmark ran in a session");
 }
 
+/// Runs `f` inside a hook session whose trace budget (64 KiB) is already spent, so that
+/// every traced call is folded.
+fn in_spent_session<'a, F: FnOnce() + 'a>(f: F) {
+    struct SmallCharm<'a>(Option<Box<dyn FnOnce() + 'a>>);
+    #[trace_charm(tracing_endpoint = "endpoint", trace_max_size_kib = 64)]
+    impl<'a> SmallCharm<'a> {
+        fn new(_ctx: JujuContext) -> Self {
+            SmallCharm(None)
+        }
+        fn endpoint(&self) -> Option<&str> {
+            None
+        }
+    }
+    impl Charm for SmallCharm<'_> {
+        fn handle(&mut self, _event: &Event) -> Result<(), HandlerError> {
+            // Far more calls than 64 KiB holds: the budget is spent.
+            for x in 0..5_000 {
+                charm_traced(black_box(x));
+            }
+            if let Some(f) = self.0.take() {
+                f();
+            }
+            Ok(())
+        }
+    }
+    let mut slot = Some(Box::new(f) as Box<dyn FnOnce() + 'a>);
+    let run = run_hook(JujuContext::new("bench/0", "hooks/start"), move |ctx| {
+        let mut charm = SmallCharm::new(ctx);
+        charm.0 = slot.take();
+        charm
+    });
+    let trace = run.trace();
+    assert!(
+        trace
+            .spans
+            .iter()
+            .any(|s| s.attribute("charm_tracing.folded_calls").is_some()),
+        "the benchmark's calls were folded"
+    );
+}
+
 const DEPTH: u32 = 10;
 
 #[divan::bench_group(name = "flat")]
@@ -131,6 +172,12 @@ mod flat {
     fn charm_tracing_enabled(bencher: Bencher) {
         // Spans accumulate in the session; divan's sample count bounds them.
         in_session(move || bencher.bench_local(|| charm_traced(black_box(7))));
+    }
+
+    #[divan::bench(sample_size = 50)]
+    fn charm_tracing_folded(bencher: Bencher) {
+        // The trace's budget is spent: each call is counted in its fold span.
+        in_spent_session(move || bencher.bench_local(|| charm_traced(black_box(7))));
     }
 
     #[divan::bench]
