@@ -123,6 +123,7 @@ fn a_hook_just_under_the_budget_keeps_every_span_and_one_call_more_folds_exactly
     let fit = recorded.len() as u64;
 
     let (under, _) = traced(loop_hook(fit, &[("LOOP_SMALL", "1")]));
+    assert!(under.encoded_len() <= SMALL_BUDGET);
     let (recorded, folds) = calls(&under, STEP);
     assert_eq!(recorded.len() as u64, fit, "every call recorded");
     assert!(folds.is_empty(), "nothing folded");
@@ -134,6 +135,7 @@ fn a_hook_just_under_the_budget_keeps_every_span_and_one_call_more_folds_exactly
     );
 
     let (just_over, _) = traced(loop_hook(fit + 1, &[("LOOP_SMALL", "1")]));
+    assert!(just_over.encoded_len() <= SMALL_BUDGET);
     let (recorded, folds) = calls(&just_over, STEP);
     assert_eq!(recorded.len() as u64, fit);
     assert_eq!(folds.len(), 1);

@@ -184,3 +184,85 @@ fn async_calls_on_worker_threads_past_the_budget_fold_and_every_one_is_counted()
     assert_eq!(recorded + folded, CALLS);
     assert!(record_size(&run) <= 64 * 1024);
 }
+
+#[trace]
+async fn failing_item(
+    item: usize,
+    gate: std::sync::Arc<tokio::sync::Barrier>,
+) -> Result<(), String> {
+    gate.wait().await;
+    Err(format!("item {item} failed: {}", "x".repeat(500)))
+}
+
+struct FailingFanOut;
+
+#[trace_charm(tracing_endpoint = "endpoint", trace_max_size_kib = 64)]
+impl FailingFanOut {
+    fn new(_ctx: JujuContext) -> Self {
+        FailingFanOut
+    }
+    fn endpoint(&self) -> Option<&str> {
+        None
+    }
+}
+
+impl AsyncCharm for FailingFanOut {
+    async fn handle(&mut self, _event: &Event) -> Result<(), HandlerError> {
+        // Every call is open at once, then every one fails: the recorded ones fail after the
+        // budget is spent.
+        let gate = std::sync::Arc::new(tokio::sync::Barrier::new(CALLS));
+        let mut handles = Vec::new();
+        for item in 0..CALLS {
+            handles.push(tokio::spawn(failing_item(item, gate.clone())));
+        }
+        for handle in handles {
+            let _ = handle.await;
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn spans_that_fail_after_the_budget_is_spent_stay_failed_within_the_bound() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let run = runtime.block_on(run_hook_async(
+        JujuContext::new("small/0", "hooks/update-status"),
+        FailingFanOut::new,
+    ));
+    assert!(record_size(&run) <= 64 * 1024, "{}", record_size(&run));
+    let trace = run.trace();
+    let (recorded, folded) = counted(trace, "function call: failing_item");
+    assert_eq!(recorded + folded, CALLS);
+    let failed = trace
+        .spans
+        .iter()
+        .filter(|s| s.name == "function call: failing_item" && s.attribute(FOLDED_CALLS).is_none())
+        .filter(|s| matches!(s.status, charm_tracing::testing::SpanStatus::Error(_)))
+        .count();
+    assert_eq!(failed, recorded, "every recorded call is marked failed");
+}
+
+#[test]
+fn renames_and_attributes_after_the_budget_is_spent_stay_within_the_bound() {
+    let run = run_small(|| {
+        let tracer = opentelemetry::global::tracer("bounded");
+        let mut early: Vec<_> = (0..200).map(|_| tracer.start("early")).collect();
+        // Spend the budget.
+        for _ in 0..CALLS {
+            let mut span = tracer.start("filler");
+            span.end();
+        }
+        for span in &mut early {
+            span.update_name("renamed ".repeat(100));
+            span.set_attribute(opentelemetry::KeyValue::new("big", "y".repeat(1000)));
+            span.end();
+        }
+    });
+    assert!(record_size(&run) <= 64 * 1024, "{}", record_size(&run));
+    let (recorded, folded) = counted(run.trace(), "filler");
+    assert_eq!(recorded + folded, CALLS);
+}

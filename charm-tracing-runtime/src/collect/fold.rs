@@ -11,7 +11,7 @@ use crate::collect::record::{SpanRecord, Stamp, StatusRecord};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::SpanId;
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -158,6 +158,9 @@ impl Fold {
 }
 
 fn duration_ticks(start: Stamp, end: Stamp) -> u64 {
+    if !start.is_set() || !end.is_set() {
+        return 0;
+    }
     match (start.ticks_or_unix(), end.ticks_or_unix()) {
         (Ok(start), Ok(end)) | (Err(start), Err(end)) => end.saturating_sub(start),
         _ => 0,
@@ -168,6 +171,8 @@ fn duration_ticks(start: Stamp, end: Stamp) -> u64 {
 #[derive(Debug)]
 pub(crate) struct Lane {
     session: u64,
+    /// Tells this lane from the thread's other lanes in a folded call's index.
+    tag: u16,
     folds: Box<[OnceLock<Fold>]>,
     len: AtomicUsize,
     /// The fold the last call went to: a loop hits it every time.
@@ -176,8 +181,10 @@ pub(crate) struct Lane {
 
 impl Lane {
     fn new(session: u64) -> Self {
+        static TAGS: AtomicU64 = AtomicU64::new(0);
         Lane {
             session,
+            tag: (TAGS.fetch_add(1, Ordering::Relaxed) & 0xFFF) as u16,
             folds: (0..LANE_FOLDS).map(|_| OnceLock::new()).collect(),
             len: AtomicUsize::new(0),
             last: AtomicUsize::new(0),
@@ -209,9 +216,59 @@ impl Lane {
     }
 }
 
+/// How many lanes (sessions) a thread keeps at hand; older ones stay with their sessions.
+const LANES_KEPT: usize = 4;
+
+/// This thread's lanes, the newest first. Dropping them (at thread exit) clears
+/// `LANE_PTR`.
+struct Lanes(Vec<Arc<Lane>>);
+
+impl Drop for Lanes {
+    fn drop(&mut self) {
+        let _ = LANE_PTR.try_with(|ptr| ptr.set(std::ptr::null()));
+    }
+}
+
 thread_local! {
-    /// This thread's lane for the session it last folded a call of.
-    static LANE: RefCell<Option<Arc<Lane>>> = const { RefCell::new(None) };
+    /// The lanes of the sessions this thread last folded calls of.
+    static LANES: RefCell<Lanes> = const { RefCell::new(Lanes(Vec::new())) };
+    /// The newest of them, for the hot path: kept in step with `LANES`, which keeps it alive.
+    static LANE_PTR: Cell<*const Lane> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Runs `f` on this thread's lane for `session`: the newest lane at once, another one found
+/// (or made, with `make`) and moved to the front.
+#[inline]
+fn with_lane<R>(
+    session: u64,
+    make: Option<&dyn Fn() -> Arc<Lane>>,
+    f: impl FnOnce(&Lane) -> Option<R>,
+) -> Option<R> {
+    let newest = LANE_PTR.try_with(Cell::get).ok()?;
+    // SAFETY: `LANE_PTR` is null or the address of the front lane of `LANES`, which holds an
+    // `Arc` of it (both change together, and dropping `LANES` clears it); `f` does not touch
+    // `LANES`.
+    if let Some(lane) = unsafe { newest.as_ref() }
+        && lane.session == session
+    {
+        return f(lane);
+    }
+    LANES
+        .try_with(|lanes| {
+            let mut lanes = lanes.try_borrow_mut().ok()?;
+            let lanes = &mut lanes.0;
+            match lanes.iter().position(|l| l.session == session) {
+                Some(at) => lanes[..=at].rotate_right(1),
+                None => {
+                    lanes.insert(0, make?());
+                    lanes.truncate(LANES_KEPT);
+                }
+            }
+            let _ = LANE_PTR.try_with(|ptr| ptr.set(Arc::as_ptr(&lanes[0])));
+            f(&lanes[0])
+        })
+        .ok()
+        .flatten()
 }
 
 /// A session's folds: every thread's lane and the shared folds.
@@ -231,8 +288,8 @@ struct FoldsInner {
 /// Where a folded call was counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum FoldRef {
-    /// Fold `n` of the calling thread's lane.
-    Lane(usize),
+    /// Fold `n` of the calling thread's lane tagged `tag`.
+    Lane { tag: u16, n: usize },
     /// Shared fold `n`.
     Shared(usize),
 }
@@ -267,17 +324,12 @@ impl Folds {
         parent: SpanId,
         start: Stamp,
     ) -> Option<(FoldRef, SpanId)> {
-        let in_lane = LANE.try_with(|lane| {
-            let mut lane = lane.try_borrow_mut().ok()?;
-            if lane
-                .as_ref()
-                .is_none_or(|l| l.session != host.session_number())
-            {
-                let fresh = Arc::new(Lane::new(host.session_number()));
-                self.lock().lanes.push(fresh.clone());
-                *lane = Some(fresh);
-            }
-            let lane = lane.as_ref()?;
+        let make = || {
+            let fresh = Arc::new(Lane::new(host.session_number()));
+            self.lock().lanes.push(fresh.clone());
+            fresh
+        };
+        let in_lane = with_lane(host.session_number(), Some(&make), |lane| {
             let n = match lane.find(parent, &name) {
                 Some(n) => n,
                 None => {
@@ -294,11 +346,11 @@ impl Folds {
             };
             let fold = lane.folds[n].get()?;
             fold.add_call_owned();
-            Some((FoldRef::Lane(n), fold.span_id))
+            Some((FoldRef::Lane { tag: lane.tag, n }, fold.span_id))
         });
         match in_lane {
-            Ok(Some(folded)) => Some(folded),
-            _ => self.fold_shared(host, name, parent, start),
+            Some(folded) => Some(folded),
+            None => self.fold_shared(host, name, parent, start),
         }
     }
 
@@ -350,15 +402,12 @@ impl Folds {
         failed: bool,
     ) {
         match fold {
-            FoldRef::Lane(n) => {
-                let _ = LANE.try_with(|lane| {
-                    if let Ok(lane) = lane.try_borrow()
-                        && let Some(lane) = lane.as_ref()
-                        && lane.session == host.session_number()
-                        && let Some(fold) = lane.folds.get(n).and_then(OnceLock::get)
-                    {
-                        fold.end_call_owned(start, end, failed);
-                    }
+            FoldRef::Lane { tag, n } => {
+                with_lane(host.session_number(), None, |lane| {
+                    // A lane made since for the same session (the thread dropped the old one
+                    // from its few) has another tag: that call is not ended here.
+                    let fold = lane.folds.get(n).and_then(OnceLock::get)?;
+                    (lane.tag == tag).then(|| fold.end_call_owned(start, end, failed))
                 });
             }
             FoldRef::Shared(n) => {

@@ -165,10 +165,10 @@ impl SpanRecord {
 }
 
 /// At most what a span without attributes, events or status message takes in the encoded
-/// record: ids, name, kind, times, status and the framing of each.
+/// record: ids, name, kind, times, status code, dropped counts and the framing of each.
 #[inline(always)]
 pub(crate) fn span_bytes(name: &str) -> u64 {
-    80 + name.len() as u64
+    92 + name.len() as u64
 }
 
 /// At most what an attribute takes encoded.

@@ -79,7 +79,10 @@ const FOLD_NUMBER: usize = SHARED_FOLD - 1;
 #[inline(always)]
 fn fold_of(index: usize) -> Option<FoldRef> {
     if index & LANE_FOLD != 0 {
-        Some(FoldRef::Lane(index & FOLD_NUMBER))
+        Some(FoldRef::Lane {
+            tag: ((index >> 16) & 0xFFFF) as u16,
+            n: index & 0xFFFF,
+        })
     } else if index & SHARED_FOLD != 0 {
         Some(FoldRef::Shared(index & FOLD_NUMBER))
     } else {
@@ -90,7 +93,7 @@ fn fold_of(index: usize) -> Option<FoldRef> {
 #[inline(always)]
 fn fold_index(fold: FoldRef) -> usize {
     match fold {
-        FoldRef::Lane(n) => LANE_FOLD | (n & FOLD_NUMBER),
+        FoldRef::Lane { tag, n } => LANE_FOLD | (usize::from(tag) << 16) | (n & 0xFFFF),
         FoldRef::Shared(n) => SHARED_FOLD | (n & FOLD_NUMBER),
     }
 }
@@ -354,6 +357,8 @@ pub(crate) fn install(session: Arc<Session>) -> Installed {
     let installed = if session.is_harness() {
         let _ = HOOK_SESSION.try_with(|own| {
             let mut own = own.borrow_mut();
+            // Never pointing at a session being dropped.
+            track_hook_session(None);
             *own = Some(session);
             track_hook_session(own.as_ref());
         });
@@ -546,7 +551,11 @@ impl Session {
         end: Option<Stamp>,
     ) {
         if let Some(fold) = fold_of(index) {
-            let end = end.unwrap_or_else(Stamp::now);
+            // Folds count in this clock's ticks: an end given as a wall time (through the
+            // OpenTelemetry API) is taken as now.
+            let end = end
+                .filter(|end| end.ticks_or_unix().is_ok())
+                .unwrap_or_else(Stamp::now);
             self.folds.end_call(self, fold, start, end, error.is_some());
             return;
         }
@@ -572,11 +581,13 @@ impl Session {
             return None;
         }
         self.table.update(index, |record| {
+            // Once only the reserve is left, what a change may replace is kept to put back.
+            let saved = self.table.is_tight().then(|| Saved::of(record));
             let before = Footprint::of(record);
             let out = f(record);
             let added = before.added_by(record);
             if added > 0 && !self.table.charge(added) {
-                before.undo(record);
+                before.undo(record, saved);
             }
             out
         })
@@ -667,8 +678,30 @@ impl Footprint {
     }
 
     /// Takes back what the change added: new events, links and attributes are dropped (and
-    /// counted), a status message is cut short.
-    fn undo(&self, record: &mut SpanRecord) {
+    /// counted); the name, attributes and status are put back as `saved` had them, except
+    /// that a span newly failed stays failed (without a description, which costs nothing).
+    fn undo(&self, record: &mut SpanRecord, saved: Option<Saved>) {
+        let failed_now = record
+            .details
+            .as_deref()
+            .is_some_and(|d| matches!(d.status, StatusRecord::Error(_)));
+        if let Some(saved) = saved {
+            record.name = saved.name;
+            let details = record.details_mut();
+            let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+            let grown = details
+                .attributes
+                .len()
+                .saturating_sub(saved.attributes.len());
+            details.dropped_attributes = details.dropped_attributes.saturating_add(count(grown));
+            details.attributes = saved.attributes;
+            details.status = match saved.status {
+                StatusRecord::Unset | StatusRecord::Ok if failed_now => {
+                    StatusRecord::Error(String::new())
+                }
+                status => status,
+            };
+        }
         let Some(details) = record.details.as_deref_mut() else {
             return;
         };
@@ -685,13 +718,28 @@ impl Footprint {
         }
         details.links.truncate(self.links);
         if let StatusRecord::Error(message) = &mut details.status
-            && message.len() > 200
+            && message.len() as u64 + 8 > self.status
         {
-            let mut cut = 200;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
+            // A description that did not fit (there was no saved one to put back).
+            message.clear();
+        }
+    }
+}
+
+/// The parts of a span a change may replace rather than add to.
+struct Saved {
+    name: Cow<'static, str>,
+    attributes: Vec<KeyValue>,
+    status: StatusRecord,
+}
+
+impl Saved {
+    fn of(record: &SpanRecord) -> Self {
+        let details = record.details.as_deref();
+        Saved {
+            name: record.name.clone(),
+            attributes: details.map_or_else(Vec::new, |d| d.attributes.clone()),
+            status: details.map_or(StatusRecord::Unset, |d| d.status.clone()),
         }
     }
 }
@@ -744,6 +792,7 @@ impl HarnessSlot {
                 let _ = HARNESS.try_with(|h| h.set(self.harness));
                 let _ = HOOK_SESSION.try_with(|own| {
                     if let Ok(mut own) = own.try_borrow_mut() {
+                        track_hook_session(None);
                         self.slot.session = std::mem::replace(&mut *own, self.own.take());
                         track_hook_session(own.as_ref());
                     }
@@ -757,6 +806,7 @@ impl HarnessSlot {
         let harness = HARNESS.try_with(|h| h.replace(true)).unwrap_or(false);
         let own = HOOK_SESSION
             .try_with(|own| {
+                track_hook_session(None);
                 let previous = own.replace(self.session.take());
                 track_hook_session(own.borrow().as_ref());
                 previous

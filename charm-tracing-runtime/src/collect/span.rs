@@ -131,6 +131,9 @@ fn parent_under(top: Option<Frame>, session: &Session) -> (SpanId, SpanId) {
 pub struct SpanGuard {
     /// The span's index in the session table; `usize::MAX` when not recording.
     index: usize,
+    /// A span of a call ends on the thread it started on (its frame is there, and a folded
+    /// call is counted in that thread's lane).
+    _not_send: std::marker::PhantomData<*const ()>,
 }
 
 const INACTIVE: usize = usize::MAX;
@@ -144,7 +147,10 @@ const INACTIVE: usize = usize::MAX;
 #[inline(always)]
 pub fn enter(name: &'static str) -> SpanGuard {
     if !session::gate_open() {
-        return SpanGuard { index: INACTIVE };
+        return SpanGuard {
+            index: INACTIVE,
+            _not_send: std::marker::PhantomData,
+        };
     }
     open_in_session(Cow::Borrowed(name))
 }
@@ -152,7 +158,10 @@ pub fn enter(name: &'static str) -> SpanGuard {
 /// Opens a span named `name`, checking the gate first (the paths other than [`enter`]).
 pub(crate) fn enter_named(name: Cow<'static, str>) -> SpanGuard {
     if !session::gate_open() {
-        return SpanGuard { index: INACTIVE };
+        return SpanGuard {
+            index: INACTIVE,
+            _not_send: std::marker::PhantomData,
+        };
     }
     open_in_session(name)
 }
@@ -181,6 +190,7 @@ fn open_in_session(name: Cow<'static, str>) -> SpanGuard {
     });
     SpanGuard {
         index: opened.flatten().unwrap_or(INACTIVE),
+        _not_send: std::marker::PhantomData,
     }
 }
 

@@ -16,7 +16,7 @@ use std::alloc::Layout;
 use std::cell::UnsafeCell;
 use std::collections::HashMap;
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// Bits of the counter that count bytes (the rest count slots).
@@ -71,13 +71,18 @@ impl Budget {
     /// The bounds for a record of at most `max_bytes`: a little for the request's envelope,
     /// an eighth of the rest kept for fold spans and what open spans still gain.
     pub(crate) fn for_record(max_bytes: u64) -> Self {
-        let total = max_bytes.saturating_sub(ENVELOPE_BYTES).min(BYTE_MASK / 2);
+        // At most 1 GiB: at 80 bytes or more a span, far fewer slots than the counter's 28
+        // bits count.
+        let total = max_bytes.saturating_sub(ENVELOPE_BYTES).min(MAX_BUDGET);
         Budget {
             spans: total - total / 8,
             total,
         }
     }
 }
+
+/// The largest budget a trace gets, whatever `trace_max_size_kib` says.
+pub(crate) const MAX_BUDGET: u64 = 1 << 30;
 
 /// What the request around the spans takes at most, beyond the resource's attributes (which
 /// are counted when the session starts): the resource, scope and request framing.
@@ -91,11 +96,20 @@ pub(crate) struct SpanTable {
     /// Set once a call did not fit: later calls fold without touching the counter.
     folding: AtomicBool,
     sealed: AtomicBool,
+    /// The slots the seal took (valid once `sealed` is set; `usize::MAX` before).
+    sealed_at: AtomicUsize,
     /// Makes span ids from slot numbers: unique per slot, cheap, unpredictable across sessions.
     id_key: u64,
     /// Records changed after they were published, by slot.
     overlays: Mutex<HashMap<usize, SpanRecord>>,
 }
+
+// What the table hands between threads must be safe to: checked here, since the impls below
+// would claim it otherwise.
+const _: () = {
+    const fn shared<T: Send + Sync>() {}
+    shared::<SpanRecord>();
+};
 
 // SAFETY: a slot's record is written once, by the thread that took the slot, before the
 // slot is published with a release store; every other access reads it after an acquire load
@@ -112,8 +126,9 @@ fn locate(index: usize) -> (usize, usize) {
     (chunk, index - FIRST_CHUNK * ((1 << chunk) - 1))
 }
 
-fn chunk_layout(chunk: usize) -> Layout {
-    Layout::array::<Slot>(FIRST_CHUNK << chunk).unwrap_or_else(|_| Layout::new::<Slot>())
+fn chunk_layout(chunk: usize) -> Option<Layout> {
+    let slots = FIRST_CHUNK.checked_shl(u32::try_from(chunk).ok()?)?;
+    Layout::array::<Slot>(slots).ok().filter(|l| l.size() > 0)
 }
 
 /// A bijective mix of 64 bits (SplitMix64's finaliser).
@@ -142,6 +157,7 @@ impl SpanTable {
             budget,
             folding: AtomicBool::new(false),
             sealed: AtomicBool::new(false),
+            sealed_at: AtomicUsize::new(usize::MAX),
             id_key,
             overlays: Mutex::new(HashMap::new()),
         };
@@ -167,6 +183,11 @@ impl SpanTable {
         self.folding.load(Ordering::Relaxed)
     }
 
+    /// Whether the budget for spans is spent (only the reserve is left).
+    pub(crate) fn is_tight(&self) -> bool {
+        self.counter.load(Ordering::Relaxed) & BYTE_MASK >= self.budget.spans
+    }
+
     /// Whether spans are still taken (not sealed).
     #[inline(always)]
     pub(crate) fn is_open(&self) -> bool {
@@ -188,13 +209,20 @@ impl SpanTable {
         if self.folding.load(Ordering::Relaxed) {
             return Err(Refused::Full);
         }
-        let before = self.counter.fetch_add(ONE_SLOT | bytes, Ordering::AcqRel);
+        // Sequentially consistent with the seal's store of `sealed` and its read of the
+        // counter: a slot taken after the seal counted the slots sees `sealed` below.
+        let before = self.counter.fetch_add(ONE_SLOT | bytes, Ordering::SeqCst);
         let index = (before >> BYTE_BITS) as usize;
         let fits = (before & BYTE_MASK) + bytes <= self.budget.spans;
         let Some(slot) = self.slot_or_alloc(index) else {
             self.folding.store(true, Ordering::Relaxed);
             return Err(Refused::Full);
         };
+        if self.sealed.load(Ordering::SeqCst) && !self.counted_by_seal(index) {
+            // Taken after the seal counted the slots: nobody will read it.
+            slot.state.store(VOID, Ordering::Release);
+            return Err(Refused::Sealed);
+        }
         if !fits {
             self.folding.store(true, Ordering::Relaxed);
             self.counter.fetch_sub(bytes, Ordering::AcqRel);
@@ -212,6 +240,19 @@ impl SpanTable {
         unsafe { (*slot.record.get()).write(taken) };
         slot.state.store(LIVE, Ordering::Release);
         Ok(Placed { index, span_id })
+    }
+
+    /// Whether the seal (under way) reads slot `index`: it counted the slots taken before it.
+    #[cold]
+    fn counted_by_seal(&self, index: usize) -> bool {
+        for _ in 0..100_000 {
+            let at = self.sealed_at.load(Ordering::SeqCst);
+            if at != usize::MAX {
+                return index < at;
+            }
+            std::hint::spin_loop();
+        }
+        false
     }
 
     /// Takes `bytes` more of the whole budget (a fold span, an event), if they fit.
@@ -250,7 +291,7 @@ impl SpanTable {
 
     #[cold]
     fn alloc_chunk(&self, chunk: usize) -> Option<*mut Slot> {
-        let layout = chunk_layout(chunk);
+        let layout = chunk_layout(chunk)?;
         // SAFETY: the layout has a non-zero size; zeroed memory is a chunk of empty slots.
         let fresh = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<Slot>();
         if fresh.is_null() {
@@ -334,15 +375,27 @@ impl SpanTable {
     pub(crate) fn seal(&self, now: Stamp) -> Vec<SpanRecord> {
         let mut overlays = self.lock_overlays();
         self.sealed.store(true, Ordering::SeqCst);
-        let taken = self.slots_taken();
+        let taken = (self.counter.load(Ordering::SeqCst) >> BYTE_BITS) as usize;
+        self.sealed_at.store(taken, Ordering::SeqCst);
         let mut overlays = std::mem::take(&mut *overlays);
         let mut records = Vec::with_capacity(taken);
         for index in 0..taken {
-            let Some(slot) = self.slot(index) else {
+            // A slot is published a few instructions after it is taken (its chunk perhaps
+            // allocated first); wait for it briefly.
+            let mut spins = 0u32;
+            let slot = loop {
+                match self.slot(index) {
+                    Some(slot) => break Some(slot),
+                    None if spins < 20_000 => {
+                        spins += 1;
+                        std::thread::yield_now();
+                    }
+                    None => break None,
+                }
+            };
+            let Some(slot) = slot else {
                 continue;
             };
-            // A slot is published a few instructions after it is taken; wait for it briefly.
-            let mut spins = 0u32;
             while slot.state.load(Ordering::Acquire) == EMPTY && spins < 20_000 {
                 spins += 1;
                 if spins.is_multiple_of(64) {
@@ -381,9 +434,11 @@ impl Drop for SpanTable {
         }
         for (chunk, cell) in self.chunks.iter().enumerate() {
             let base = cell.load(Ordering::Acquire);
-            if !base.is_null() {
+            if !base.is_null()
+                && let Some(layout) = chunk_layout(chunk)
+            {
                 // SAFETY: allocated in `alloc_chunk` with this layout.
-                unsafe { std::alloc::dealloc(base.cast(), chunk_layout(chunk)) };
+                unsafe { std::alloc::dealloc(base.cast(), layout) };
             }
         }
     }
