@@ -28,6 +28,12 @@ pub(crate) const CATCH_ALL_NAME: &str = "charm_tracing: folded calls";
 /// The attribute that counts the calls a fold span stands for.
 pub(crate) const FOLDED_CALLS: &str = "charm_tracing.folded_calls";
 
+/// A fold of a thread's calls times each of its first calls; past them, one call in
+/// `SAMPLE_EVERY` (reading the clock is most of what a folded call would cost), and the total
+/// duration is scaled from the timed calls.
+const TIMED_FIRST: u64 = 1024;
+const SAMPLE_EVERY: u64 = 16;
+
 /// One fold span while the hook runs.
 #[derive(Debug)]
 pub(crate) struct Fold {
@@ -38,6 +44,8 @@ pub(crate) struct Fold {
     calls: AtomicU64,
     /// Calls that ended (the others were still running at the seal).
     ended: AtomicU64,
+    /// Ended calls that were timed (the durations are theirs).
+    timed: AtomicU64,
     total_ticks: AtomicU64,
     max_ticks: AtomicU64,
     failures: AtomicU64,
@@ -58,6 +66,7 @@ impl Fold {
             first_start: start,
             calls: AtomicU64::new(0),
             ended: AtomicU64::new(0),
+            timed: AtomicU64::new(0),
             total_ticks: AtomicU64::new(0),
             max_ticks: AtomicU64::new(0),
             failures: AtomicU64::new(0),
@@ -73,17 +82,26 @@ impl Fold {
 
     /// Counts a call, by the only thread that writes this fold.
     #[inline(always)]
-    fn add_call_owned(&self) {
+    fn add_call_owned(&self) -> bool {
         let calls = self.calls.load(Ordering::Relaxed);
         self.calls.store(calls + 1, Ordering::Relaxed);
+        calls < TIMED_FIRST || calls.is_multiple_of(SAMPLE_EVERY)
     }
 
-    /// Ends a call, by the only thread that writes this fold.
+    /// Ends a call, by the only thread that writes this fold; an untimed call (`start`
+    /// unset) is only counted.
     #[inline(always)]
     fn end_call_owned(&self, start: Stamp, end: Stamp, failed: bool) {
-        let took = duration_ticks(start, end);
         let store = |cell: &AtomicU64, value: u64| cell.store(value, Ordering::Relaxed);
         store(&self.ended, self.ended.load(Ordering::Relaxed) + 1);
+        if failed {
+            store(&self.failures, self.failures.load(Ordering::Relaxed) + 1);
+        }
+        if !start.is_set() || !end.is_set() {
+            return;
+        }
+        let took = duration_ticks(start, end);
+        store(&self.timed, self.timed.load(Ordering::Relaxed) + 1);
         store(
             &self.total_ticks,
             self.total_ticks
@@ -92,9 +110,6 @@ impl Fold {
         );
         if took > self.max_ticks.load(Ordering::Relaxed) {
             store(&self.max_ticks, took);
-        }
-        if failed {
-            store(&self.failures, self.failures.load(Ordering::Relaxed) + 1);
         }
         self.last_end.store(end.raw(), Ordering::Release);
     }
@@ -108,6 +123,7 @@ impl Fold {
     fn end_call_shared(&self, start: Stamp, end: Stamp, failed: bool) {
         let took = duration_ticks(start, end);
         self.ended.fetch_add(1, Ordering::Relaxed);
+        self.timed.fetch_add(1, Ordering::Relaxed);
         self.total_ticks.fetch_add(took, Ordering::Relaxed);
         self.max_ticks.fetch_max(took, Ordering::Relaxed);
         if failed {
@@ -126,7 +142,16 @@ impl Fold {
     pub(crate) fn to_record(&self, now: Stamp, ticks_to_nanos: impl Fn(u64) -> u64) -> SpanRecord {
         let calls = self.calls.load(Ordering::Acquire);
         let ended = self.ended.load(Ordering::Acquire);
+        let timed = self.timed.load(Ordering::Acquire);
         let failures = self.failures.load(Ordering::Acquire);
+        let timed_total = self.total_ticks.load(Ordering::Acquire);
+        // The ended calls' total, scaled from the timed ones (exact when all were timed).
+        let total = if timed == 0 || timed == ended {
+            timed_total
+        } else {
+            u64::try_from(u128::from(timed_total) * u128::from(ended) / u128::from(timed))
+                .unwrap_or(u64::MAX)
+        };
         let last_end = self.last_end.load(Ordering::Acquire);
         let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         let mut record = SpanRecord::open(self.name.clone(), self.span_id, self.parent_id);
@@ -141,12 +166,13 @@ impl Fold {
             KeyValue::new(FOLDED_CALLS, int(calls)),
             KeyValue::new(
                 "charm_tracing.folded_duration_total_ns",
-                int(ticks_to_nanos(self.total_ticks.load(Ordering::Acquire))),
+                int(ticks_to_nanos(total)),
             ),
             KeyValue::new(
                 "charm_tracing.folded_duration_max_ns",
                 int(ticks_to_nanos(self.max_ticks.load(Ordering::Acquire))),
             ),
+            KeyValue::new("charm_tracing.folded_timed_calls", int(timed)),
             KeyValue::new("charm_tracing.folded_failures", int(failures)),
         ];
         if failures > 0 {
@@ -197,6 +223,7 @@ impl Lane {
         self.folds[..len].iter().filter_map(OnceLock::get)
     }
 
+    #[inline(always)]
     fn find(&self, parent_id: SpanId, name: &str) -> Option<usize> {
         let last = self.last.load(Ordering::Relaxed);
         if self
@@ -238,7 +265,7 @@ thread_local! {
 
 /// Runs `f` on this thread's lane for `session`: the newest lane at once, another one found
 /// (or made, with `make`) and moved to the front.
-#[inline]
+#[inline(always)]
 fn with_lane<R>(
     session: u64,
     make: Option<&dyn Fn() -> Arc<Lane>>,
@@ -253,6 +280,17 @@ fn with_lane<R>(
     {
         return f(lane);
     }
+    with_other_lane(session, make, f)
+}
+
+/// [`with_lane`] when the newest lane is another session's.
+#[cold]
+#[inline(never)]
+fn with_other_lane<R>(
+    session: u64,
+    make: Option<&dyn Fn() -> Arc<Lane>>,
+    f: impl FnOnce(&Lane) -> Option<R>,
+) -> Option<R> {
     LANES
         .try_with(|lanes| {
             let mut lanes = lanes.try_borrow_mut().ok()?;
@@ -316,14 +354,13 @@ impl Folds {
     }
 
     /// Counts a synchronous call (one that ends on this thread) named `name` under `parent`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn fold_call(
         &self,
         host: &impl FoldHost,
         name: Cow<'static, str>,
         parent: SpanId,
-        start: Stamp,
-    ) -> Option<(FoldRef, SpanId)> {
+    ) -> Option<(FoldRef, SpanId, Stamp)> {
         let make = || {
             let fresh = Arc::new(Lane::new(host.session_number()));
             self.lock().lanes.push(fresh.clone());
@@ -337,7 +374,7 @@ impl Folds {
                     if n == LANE_FOLDS || !host.charge(FOLD_BYTES + name.len() as u64) {
                         return None;
                     }
-                    let fold = Fold::new(name.clone(), parent, self.fresh_id(host), start);
+                    let fold = Fold::new(name.clone(), parent, self.fresh_id(host), Stamp::now());
                     lane.folds[n].set(fold).ok()?;
                     lane.len.store(n + 1, Ordering::Release);
                     lane.last.store(n, Ordering::Relaxed);
@@ -345,12 +382,20 @@ impl Folds {
                 }
             };
             let fold = lane.folds[n].get()?;
-            fold.add_call_owned();
-            Some((FoldRef::Lane { tag: lane.tag, n }, fold.span_id))
+            let start = if fold.add_call_owned() {
+                Stamp::now()
+            } else {
+                Stamp::UNSET
+            };
+            Some((FoldRef::Lane { tag: lane.tag, n }, fold.span_id, start))
         });
         match in_lane {
             Some(folded) => Some(folded),
-            None => self.fold_shared(host, name, parent, start),
+            None => {
+                let start = Stamp::now();
+                let (fold, span_id) = self.fold_shared(host, name, parent, start)?;
+                Some((fold, span_id, start))
+            }
         }
     }
 
@@ -392,7 +437,7 @@ impl Folds {
     }
 
     /// Ends a folded call.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn end_call(
         &self,
         host: &impl FoldHost,
@@ -495,10 +540,7 @@ mod tests {
         let mut refs = Vec::new();
         for i in 0..1_000 {
             let name = if i % 2 == 0 { "even" } else { "odd" };
-            let start = Stamp::now();
-            let (fold, _) = folds
-                .fold_call(&host, Cow::Borrowed(name), parent, start)
-                .unwrap();
+            let (fold, _, start) = folds.fold_call(&host, Cow::Borrowed(name), parent).unwrap();
             folds.end_call(&host, fold, start, Stamp::now(), i % 10 == 0);
             refs.push(fold);
         }
@@ -522,18 +564,53 @@ mod tests {
     }
 
     #[test]
+    fn past_its_first_calls_a_fold_times_one_call_in_sixteen_and_scales_the_total() {
+        let host = host(5, 10_000);
+        let folds = Folds::default();
+        let parent = SpanId::from_bytes([6; 8]);
+        let mut timed = 0;
+        for _ in 0..(TIMED_FIRST + 16 * 100) {
+            let (fold, _, start) = folds
+                .fold_call(&host, Cow::Borrowed("hot"), parent)
+                .unwrap();
+            // Every call takes exactly 10 ticks.
+            let end = if start.is_set() {
+                timed += 1;
+                Stamp::from_raw(start.raw() + 10)
+            } else {
+                Stamp::UNSET
+            };
+            folds.end_call(&host, fold, start, end, false);
+        }
+        assert_eq!(
+            timed,
+            TIMED_FIRST + 100,
+            "every first call, then one in sixteen"
+        );
+        let records = folds.records(Stamp::now(), |t| t);
+        let calls = (TIMED_FIRST + 1600) as i64;
+        assert_eq!(attribute(&records[0], FOLDED_CALLS), calls);
+        assert_eq!(
+            attribute(&records[0], "charm_tracing.folded_timed_calls"),
+            timed as i64
+        );
+        assert_eq!(
+            attribute(&records[0], "charm_tracing.folded_duration_total_ns"),
+            10 * calls
+        );
+        assert_eq!(
+            attribute(&records[0], "charm_tracing.folded_duration_max_ns"),
+            10
+        );
+    }
+
+    #[test]
     fn a_session_without_room_counts_every_call_in_one_catch_all() {
         let host = host(2, 0);
         let folds = Folds::default();
         for name in ["a", "b", "c"] {
-            let start = Stamp::now();
-            let (fold, _) = folds
-                .fold_call(
-                    &host,
-                    Cow::Borrowed(name),
-                    SpanId::from_bytes([3; 8]),
-                    start,
-                )
+            let (fold, _, start) = folds
+                .fold_call(&host, Cow::Borrowed(name), SpanId::from_bytes([3; 8]))
                 .unwrap();
             folds.end_call(&host, fold, start, Stamp::now(), false);
         }
@@ -552,11 +629,15 @@ mod tests {
             for _ in 0..3 {
                 scope.spawn(|| {
                     for _ in 0..10_000 {
-                        let start = Stamp::now();
-                        let (fold, _) = folds
-                            .fold_call(&host, Cow::Borrowed("f"), SpanId::from_bytes([4; 8]), start)
+                        let (fold, _, start) = folds
+                            .fold_call(&host, Cow::Borrowed("f"), SpanId::from_bytes([4; 8]))
                             .unwrap();
-                        folds.end_call(&host, fold, start, Stamp::now(), false);
+                        let end = if start.is_set() {
+                            Stamp::now()
+                        } else {
+                            Stamp::UNSET
+                        };
+                        folds.end_call(&host, fold, start, end, false);
                     }
                 });
             }

@@ -103,6 +103,8 @@ fn fold_index(fold: FoldRef) -> usize {
 pub(crate) struct Opened {
     pub index: usize,
     pub span_id: SpanId,
+    /// When the call started, as kept for it (unset for a folded call left untimed).
+    pub start: Stamp,
 }
 
 thread_local! {
@@ -453,7 +455,7 @@ impl Session {
     ) -> Option<Opened> {
         if self.table.is_folding() {
             // The budget is spent: straight to this thread's folds, no record built.
-            return self.fold_call(name, parent, start);
+            return self.fold_call(name, parent);
         }
         let bytes = span_bytes(&name);
         let mut record = Some(SpanRecord::open_at(name, SpanId::INVALID, parent, start));
@@ -461,6 +463,7 @@ impl Session {
             Ok(placed) => Some(Opened {
                 index: placed.index,
                 span_id: placed.span_id,
+                start,
             }),
             Err(Refused::Full) => self.fold(record?, true),
             Err(Refused::Sealed) => None,
@@ -481,42 +484,55 @@ impl Session {
     /// its span id is given here.
     pub fn open_record(&self, record: SpanRecord) -> Option<Opened> {
         let bytes = record.encoded_bytes_bound();
+        let start = record.start;
         let mut record = Some(record);
         match self.table.open(&mut record, bytes) {
             Ok(placed) => Some(Opened {
                 index: placed.index,
                 span_id: placed.span_id,
+                start,
             }),
             Err(Refused::Full) => self.fold(record?, false),
             Err(Refused::Sealed) => None,
         }
     }
 
-    #[inline(never)]
-    fn fold_call(&self, name: Cow<'static, str>, parent: SpanId, start: Stamp) -> Option<Opened> {
+    #[inline]
+    fn fold_call(&self, name: Cow<'static, str>, parent: SpanId) -> Option<Opened> {
         if !self.table.is_open() {
             return None;
         }
-        let (fold, span_id) = self.folds.fold_call(self, name, parent, start)?;
+        let (fold, span_id, start) = self.folds.fold_call(self, name, parent)?;
         Some(Opened {
             index: fold_index(fold),
             span_id,
+            start,
         })
+    }
+
+    /// Whether calls are folded now (the budget for spans is spent): a folded call's clock
+    /// reads are the fold's to decide.
+    #[inline(always)]
+    pub fn is_folding(&self) -> bool {
+        self.table.is_folding()
     }
 
     #[cold]
     #[inline(never)]
     fn fold(&self, record: SpanRecord, on_this_thread: bool) -> Option<Opened> {
-        let (fold, span_id) = if on_this_thread {
-            self.folds
-                .fold_call(self, record.name, record.parent_id, record.start)?
+        let (fold, span_id, start) = if on_this_thread {
+            self.folds.fold_call(self, record.name, record.parent_id)?
         } else {
-            self.folds
-                .fold_shared(self, record.name, record.parent_id, record.start)?
+            let start = record.start;
+            let (fold, span_id) =
+                self.folds
+                    .fold_shared(self, record.name, record.parent_id, start)?;
+            (fold, span_id, start)
         };
         Some(Opened {
             index: fold_index(fold),
             span_id,
+            start,
         })
     }
 
@@ -553,9 +569,13 @@ impl Session {
         if let Some(fold) = fold_of(index) {
             // Folds count in this clock's ticks: an end given as a wall time (through the
             // OpenTelemetry API) is taken as now.
-            let end = end
-                .filter(|end| end.ticks_or_unix().is_ok())
-                .unwrap_or_else(Stamp::now);
+            let end = if start.is_set() {
+                end.filter(|end| end.ticks_or_unix().is_ok())
+                    .unwrap_or_else(Stamp::now)
+            } else {
+                // An untimed folded call: counted, no clock read.
+                Stamp::UNSET
+            };
             self.folds.end_call(self, fold, start, end, error.is_some());
             return;
         }

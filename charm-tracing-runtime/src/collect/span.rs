@@ -175,13 +175,18 @@ fn open_in_session(name: Cow<'static, str>) -> SpanGuard {
                 // One borrow of the stack for the parent and the new frame.
                 let mut stack = stack.try_borrow_mut().ok()?;
                 let (parent, entered_under) = parent_under(stack.last().copied(), session);
-                let start = Stamp::now();
+                // A folded call's fold reads the clock when it times the call.
+                let start = if session.is_folding() {
+                    Stamp::UNSET
+                } else {
+                    Stamp::now()
+                };
                 let opened = session.open_call(name, parent, start)?;
                 stack.push(Frame {
                     span_id: opened.span_id,
                     index: opened.index,
                     entered_under,
-                    start,
+                    start: opened.start,
                 });
                 Some(opened.index)
             })
@@ -321,7 +326,7 @@ impl AsyncSpan {
                         span_id: opened.span_id,
                         index: opened.index,
                         entered_under,
-                        start,
+                        start: opened.start,
                     },
                 )),
             },
