@@ -139,12 +139,16 @@ async fn async_item(item: usize) -> usize {
     item * 2
 }
 
-struct SmallAsync;
+/// An async charm with a 64 KiB budget whose hook fans `CALLS` calls out to tasks; with
+/// `failing`, every call is open at once (a barrier), then every one fails.
+struct SmallAsync {
+    failing: bool,
+}
 
 #[trace_charm(tracing_endpoint = "endpoint", trace_max_size_kib = 64)]
 impl SmallAsync {
     fn new(_ctx: JujuContext) -> Self {
-        SmallAsync
+        SmallAsync { failing: false }
     }
     fn endpoint(&self) -> Option<&str> {
         None
@@ -153,9 +157,19 @@ impl SmallAsync {
 
 impl AsyncCharm for SmallAsync {
     async fn handle(&mut self, _event: &Event) -> Result<(), HandlerError> {
+        let gate = std::sync::Arc::new(tokio::sync::Barrier::new(CALLS));
         let mut handles = Vec::new();
         for item in 0..CALLS {
-            handles.push(tokio::spawn(async_item(item)));
+            handles.push(if self.failing {
+                tokio::spawn(failing_item(item, gate.clone()))
+            } else {
+                // Called here, in the hook's task: its span opens under the handler.
+                let call = async_item(item);
+                tokio::spawn(async move {
+                    call.await;
+                    Ok(())
+                })
+            });
         }
         for handle in handles {
             let _ = handle.await;
@@ -164,17 +178,25 @@ impl AsyncCharm for SmallAsync {
     }
 }
 
-#[test]
-fn async_calls_on_worker_threads_past_the_budget_fold_and_every_one_is_counted() {
+fn run_small_async(failing: bool) -> HookRun {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let run = runtime.block_on(run_hook_async(
+    runtime.block_on(run_hook_async(
         JujuContext::new("small/0", "hooks/update-status"),
-        SmallAsync::new,
-    ));
+        |ctx| {
+            let mut charm = SmallAsync::new(ctx);
+            charm.failing = failing;
+            charm
+        },
+    ))
+}
+
+#[test]
+fn async_calls_on_worker_threads_past_the_budget_fold_and_every_one_is_counted() {
+    let run = run_small_async(false);
     let trace = run.trace();
     let (recorded, folded) = counted(trace, "function call: async_item");
     assert!(
@@ -194,45 +216,9 @@ async fn failing_item(
     Err(format!("item {item} failed: {}", "x".repeat(500)))
 }
 
-struct FailingFanOut;
-
-#[trace_charm(tracing_endpoint = "endpoint", trace_max_size_kib = 64)]
-impl FailingFanOut {
-    fn new(_ctx: JujuContext) -> Self {
-        FailingFanOut
-    }
-    fn endpoint(&self) -> Option<&str> {
-        None
-    }
-}
-
-impl AsyncCharm for FailingFanOut {
-    async fn handle(&mut self, _event: &Event) -> Result<(), HandlerError> {
-        // Every call is open at once, then every one fails: the recorded ones fail after the
-        // budget is spent.
-        let gate = std::sync::Arc::new(tokio::sync::Barrier::new(CALLS));
-        let mut handles = Vec::new();
-        for item in 0..CALLS {
-            handles.push(tokio::spawn(failing_item(item, gate.clone())));
-        }
-        for handle in handles {
-            let _ = handle.await;
-        }
-        Ok(())
-    }
-}
-
 #[test]
 fn spans_that_fail_after_the_budget_is_spent_stay_failed_within_the_bound() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let run = runtime.block_on(run_hook_async(
-        JujuContext::new("small/0", "hooks/update-status"),
-        FailingFanOut::new,
-    ));
+    let run = run_small_async(true);
     assert!(record_size(&run) <= 64 * 1024, "{}", record_size(&run));
     let trace = run.trace();
     let (recorded, folded) = counted(trace, "function call: failing_item");
