@@ -10,6 +10,7 @@ pub(crate) mod bridge;
 pub(crate) mod clock;
 pub(crate) mod enabled;
 pub(crate) mod fold;
+pub(crate) mod ids;
 pub mod outcome;
 pub(crate) mod panics;
 pub(crate) mod record;

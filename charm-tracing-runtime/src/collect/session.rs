@@ -13,7 +13,6 @@ use crate::collect::record::{
 use crate::collect::table::{Budget, Refused, SpanTable, span_id_for};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanId, TraceId};
-use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -772,15 +771,8 @@ fn status_bytes(details: &Details) -> u64 {
 }
 
 /// A fresh, valid span id.
-#[inline]
 pub(crate) fn new_span_id() -> SpanId {
-    let ids = RandomIdGenerator::default();
-    loop {
-        let id = ids.new_span_id();
-        if id != SpanId::INVALID {
-            return id;
-        }
-    }
+    crate::collect::ids::new_span_id()
 }
 
 /// Runs `f` with this thread in harness mode, then unbinds and returns the thread's session.
@@ -893,7 +885,7 @@ mod tests {
         slot.enter(|| {
             let root = SpanRecord::open(Cow::Borrowed("root"), new_span_id(), SpanId::INVALID);
             let session = Session::new(SessionStart {
-                trace_id: RandomIdGenerator::default().new_trace_id(),
+                trace_id: crate::collect::ids::new_trace_id(),
                 root,
                 service_name: "test".into(),
                 resource: Vec::new(),

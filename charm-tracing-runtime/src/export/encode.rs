@@ -10,27 +10,35 @@ use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1 as proto;
 use opentelemetry_proto::transform::common::tonic::Attributes;
-use opentelemetry_sdk::resource::TelemetryResourceDetector;
 use prost::Message;
 
+/// The version of the OpenTelemetry crates this runtime is built on, for
+/// `telemetry.sdk.version`.
+const OPENTELEMETRY_VERSION: &str = "0.33.1";
+
 /// The resource attributes of every span of the hook: `explicit` (the charm's), over
-/// `OTEL_RESOURCE_ATTRIBUTES`, over the SDK's `telemetry.sdk.*`.
+/// `OTEL_RESOURCE_ATTRIBUTES`, over `telemetry.sdk.*`; a later source's key replaces an
+/// earlier one's, as in Python's `Resource.create`.
 pub(crate) fn resource_attributes(explicit: Vec<KeyValue>) -> Vec<KeyValue> {
-    let resource = opentelemetry_sdk::Resource::builder_empty()
-        .with_detector(Box::new(TelemetryResourceDetector))
-        .with_attributes(env_resource_attributes(
-            std::env::var("OTEL_RESOURCE_ATTRIBUTES")
-                .ok()
-                .as_deref()
-                .unwrap_or(""),
-        ))
-        // The explicit attributes win over the environment's, as in Python's Resource.create.
-        .with_attributes(explicit)
-        .build();
-    resource
-        .iter()
-        .map(|(key, value)| KeyValue::new(key.clone(), value.clone()))
-        .collect()
+    let sdk = [
+        KeyValue::new("telemetry.sdk.name", "opentelemetry"),
+        KeyValue::new("telemetry.sdk.language", "rust"),
+        KeyValue::new("telemetry.sdk.version", OPENTELEMETRY_VERSION),
+    ];
+    let env = env_resource_attributes(
+        std::env::var("OTEL_RESOURCE_ATTRIBUTES")
+            .ok()
+            .as_deref()
+            .unwrap_or(""),
+    );
+    let mut merged: Vec<KeyValue> = Vec::new();
+    for kv in sdk.into_iter().chain(env).chain(explicit) {
+        match merged.iter_mut().find(|have| have.key == kv.key) {
+            Some(have) => *have = kv,
+            None => merged.push(kv),
+        }
+    }
+    merged
 }
 
 /// `OTEL_RESOURCE_ATTRIBUTES` parsed as Python's `OTELResourceDetector` does: `key=value`

@@ -12,7 +12,6 @@ use crate::juju::trace_parent::TraceParent;
 use crate::lifecycle::config::CharmConfig;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::SpanId;
-use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -120,10 +119,7 @@ fn session_start(
     sink: Box<dyn Sink>,
 ) -> SessionStart {
     let joined = juju_parent.filter(|_| config.join_juju_trace);
-    let trace_id = joined.map_or_else(
-        || RandomIdGenerator::default().new_trace_id(),
-        |p| p.trace_id,
-    );
+    let trace_id = joined.map_or_else(crate::collect::ids::new_trace_id, |p| p.trace_id);
     let service_name = config
         .service_name
         .map_or_else(|| format!("{}-charm", ctx.app_name()), str::to_owned);
