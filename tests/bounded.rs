@@ -122,8 +122,14 @@ fn a_hook_just_under_the_budget_keeps_every_span_and_one_call_more_folds_exactly
     assert!(!folds.is_empty(), "5000 calls do not fit 64 KiB");
     let fit = recorded.len() as u64;
 
-    let (under, _) = traced(loop_hook(fit, &[("LOOP_SMALL", "1")]));
+    let folded_line = "trace reached its size bound (64 KiB)";
+    let (under, output) = traced(loop_hook(fit, &[("LOOP_SMALL", "1")]));
     assert!(under.encoded_len() <= SMALL_BUDGET);
+    assert!(
+        !output.stderr().contains(folded_line),
+        "{}",
+        output.stderr()
+    );
     let (recorded, folds) = calls(&under, STEP);
     assert_eq!(recorded.len() as u64, fit, "every call recorded");
     assert!(folds.is_empty(), "nothing folded");
@@ -134,8 +140,15 @@ fn a_hook_just_under_the_budget_keeps_every_span_and_one_call_more_folds_exactly
         "no fold span at all"
     );
 
-    let (just_over, _) = traced(loop_hook(fit + 1, &[("LOOP_SMALL", "1")]));
+    let (just_over, output) = traced(loop_hook(fit + 1, &[("LOOP_SMALL", "1")]));
     assert!(just_over.encoded_len() <= SMALL_BUDGET);
+    assert!(
+        output.stderr().contains(&format!(
+            "{folded_line}; 1 call(s) past it are counted in 1 fold span(s)"
+        )),
+        "one true line says so: {}",
+        output.stderr()
+    );
     let (recorded, folds) = calls(&just_over, STEP);
     assert_eq!(recorded.len() as u64, fit);
     assert_eq!(folds.len(), 1);

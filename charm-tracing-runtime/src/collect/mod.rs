@@ -1,5 +1,6 @@
 //! Recording a hook's spans: the on/off gate and the session registry (`session`), the span
 //! table and the trace's size budget (`table`), fold spans for the calls past it (`fold`),
+//! span and trace ids (`ids`),
 //! the thread's span stack and span guards (`span`), span records and the clock,
 //! error views (`outcome`), panic capture, and the bridges from the OpenTelemetry API and
 //! from `tracing`. Depends on no other part of the runtime: a sealed session hands plain

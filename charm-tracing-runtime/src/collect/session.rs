@@ -6,7 +6,7 @@
 //! spans.
 
 use crate::collect::clock::{Anchor, Converter};
-use crate::collect::fold::{CATCH_ALL_NAME, FOLD_BYTES, FoldHost, FoldRef, Folds};
+use crate::collect::fold::{CATCH_ALL_NAME, FOLD_BYTES, FOLDED_CALLS, FoldHost, FoldRef, Folds};
 use crate::collect::record::{
     Details, ErrorInfo, SpanRecord, Stamp, StatusRecord, attribute_bytes, event_bytes, span_bytes,
 };
@@ -64,6 +64,8 @@ pub(crate) struct Session {
     folds: Folds,
     /// Tells this session's fold lanes from other sessions'.
     number: u64,
+    /// The bound of the encoded record (`trace_max_size_kib`), for the end-of-hook line.
+    max_record_bytes: u64,
     closed: AtomicBool,
     /// When the session started, to convert span ticks to wall time.
     started: Anchor,
@@ -432,6 +434,7 @@ impl Session {
             table: SpanTable::new(start.root, budget, used, id_key),
             folds: Folds::default(),
             number: SESSION_NUMBERS.fetch_add(1, Ordering::Relaxed),
+            max_record_bytes: start.max_record_bytes,
             closed: AtomicBool::new(false),
             started: Anchor::now(),
         }
@@ -626,7 +629,11 @@ impl Session {
         let clock = Converter::new(self.started, Anchor::now());
         let now = Stamp::now();
         let mut spans = self.table.seal(now);
-        spans.extend(self.folds.records(now, |ticks| clock.nanos(ticks)));
+        let folds = self.folds.records(now, |ticks| clock.nanos(ticks));
+        if !folds.is_empty() {
+            log_folds(&folds, self.max_record_bytes);
+        }
+        spans.extend(folds);
         // End order, the root last; a child opened after its parent ends first on a tie.
         spans.reverse();
         let root = self.root_id;
@@ -652,6 +659,30 @@ impl Session {
             log::error!("charm-tracing: delivery failed unexpectedly while reporting on it");
         }
     }
+}
+
+/// Says once, at the end of a hook whose calls were folded, that its trace reached its bound.
+#[cold]
+fn log_folds(folds: &[SpanRecord], max_record_bytes: u64) {
+    let calls: u64 = folds
+        .iter()
+        .filter_map(|fold| fold.details.as_deref())
+        .filter_map(|d| {
+            d.attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == FOLDED_CALLS)
+        })
+        .filter_map(|kv| match kv.value {
+            opentelemetry::Value::I64(n) => u64::try_from(n).ok(),
+            _ => None,
+        })
+        .sum();
+    log::info!(
+        "charm-tracing: this hook's trace reached its size bound ({} KiB); {calls} call(s) past \
+         it are counted in {} fold span(s) (charm_tracing.folded_calls)",
+        max_record_bytes / 1024,
+        folds.len()
+    );
 }
 
 /// What a span's changeable parts take, to charge what a change adds (and undo it if that

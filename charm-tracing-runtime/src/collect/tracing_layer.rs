@@ -93,21 +93,8 @@ where
             .map_or(Cow::Borrowed(attrs.metadata().name()), Cow::Owned);
         let mut record = SpanRecord::open(name, SpanId::INVALID, parent);
         fields.apply_to(&mut record);
-        let start = record.start;
-        let Some(opened) = session.open_record(record) else {
-            return;
-        };
         if let Some(span) = ctx.span(id) {
-            BRIDGED_LIVE.fetch_add(1, Ordering::Relaxed);
-            span.extensions_mut().insert(Bridged {
-                session,
-                frame: Frame {
-                    span_id: opened.span_id,
-                    index: opened.index,
-                    entered_under,
-                    start,
-                },
-            });
+            bridge_into(&span, session, record, entered_under);
         }
     }
 
@@ -230,7 +217,16 @@ fn bridge_late<'a, R: LookupSpan<'a>>(span: &SpanRef<'a, R>) {
         SpanId::INVALID,
         parent,
     );
-    let start = record.start;
+    bridge_into(span, session, record, entered_under);
+}
+
+/// Opens `record` in `session` (or folds it) as the charm span of `tracing` span `span`.
+fn bridge_into<'a, R: LookupSpan<'a>>(
+    span: &SpanRef<'a, R>,
+    session: Arc<Session>,
+    record: SpanRecord,
+    entered_under: SpanId,
+) {
     if let Some(opened) = session.open_record(record) {
         BRIDGED_LIVE.fetch_add(1, Ordering::Relaxed);
         span.extensions_mut().insert(Bridged {
@@ -239,7 +235,7 @@ fn bridge_late<'a, R: LookupSpan<'a>>(span: &SpanRef<'a, R>) {
                 span_id: opened.span_id,
                 index: opened.index,
                 entered_under,
-                start,
+                start: opened.start,
             },
         });
     }

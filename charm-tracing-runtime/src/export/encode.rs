@@ -20,17 +20,22 @@ const OPENTELEMETRY_VERSION: &str = "0.33.1";
 /// `OTEL_RESOURCE_ATTRIBUTES`, over `telemetry.sdk.*`; a later source's key replaces an
 /// earlier one's, as in Python's `Resource.create`.
 pub(crate) fn resource_attributes(explicit: Vec<KeyValue>) -> Vec<KeyValue> {
-    let sdk = [
-        KeyValue::new("telemetry.sdk.name", "opentelemetry"),
-        KeyValue::new("telemetry.sdk.language", "rust"),
-        KeyValue::new("telemetry.sdk.version", OPENTELEMETRY_VERSION),
-    ];
     let env = env_resource_attributes(
         std::env::var("OTEL_RESOURCE_ATTRIBUTES")
             .ok()
             .as_deref()
             .unwrap_or(""),
     );
+    merged_resource(env, explicit)
+}
+
+/// `telemetry.sdk.*`, then `env`, then `explicit`, each replacing the keys of those before.
+fn merged_resource(env: Vec<KeyValue>, explicit: Vec<KeyValue>) -> Vec<KeyValue> {
+    let sdk = [
+        KeyValue::new("telemetry.sdk.name", "opentelemetry"),
+        KeyValue::new("telemetry.sdk.language", "rust"),
+        KeyValue::new("telemetry.sdk.version", OPENTELEMETRY_VERSION),
+    ];
     let mut merged: Vec<KeyValue> = Vec::new();
     for kv in sdk.into_iter().chain(env).chain(explicit) {
         match merged.iter_mut().find(|have| have.key == kv.key) {
@@ -264,6 +269,27 @@ mod tests {
     use crate::collect::clock::Anchor;
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use std::borrow::Cow;
+
+    #[test]
+    fn the_charm_s_attributes_win_over_the_environment_s_which_win_over_the_sdk_s() {
+        let env = env_resource_attributes("telemetry.sdk.language=python,service.name=env,a=1");
+        let explicit = vec![KeyValue::new("service.name", "charm")];
+        let merged: Vec<(String, String)> = merged_resource(env, explicit)
+            .iter()
+            .map(|kv| (kv.key.to_string(), kv.value.to_string()))
+            .collect();
+        let expected: Vec<(String, String)> = [
+            ("telemetry.sdk.name", "opentelemetry"),
+            ("telemetry.sdk.language", "python"),
+            ("telemetry.sdk.version", OPENTELEMETRY_VERSION),
+            ("service.name", "charm"),
+            ("a", "1"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        assert_eq!(merged, expected);
+    }
 
     #[test]
     fn the_record_written_span_by_span_is_the_whole_message() {
