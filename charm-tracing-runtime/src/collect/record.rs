@@ -198,6 +198,15 @@ fn value_bytes(value: &opentelemetry::Value) -> u64 {
     }
 }
 
+/// At most what a status's description adds to a span's encoding (the code is in
+/// [`span_bytes`]).
+pub(crate) fn status_bytes(status: &StatusRecord) -> u64 {
+    match status {
+        StatusRecord::Error(message) => 8 + message.len() as u64,
+        _ => 0,
+    }
+}
+
 /// At most what an event takes encoded.
 pub(crate) fn event_bytes(event: &EventRecord) -> u64 {
     24 + event.name.len() as u64 + event.attributes.iter().map(attribute_bytes).sum::<u64>()
@@ -206,11 +215,7 @@ pub(crate) fn event_bytes(event: &EventRecord) -> u64 {
 impl Details {
     /// At most what these details add to a span's encoding.
     pub(crate) fn encoded_bytes_bound(&self) -> u64 {
-        let status = match &self.status {
-            StatusRecord::Error(message) => 8 + message.len() as u64,
-            _ => 0,
-        };
-        status
+        status_bytes(&self.status)
             + 12
             + self.attributes.iter().map(attribute_bytes).sum::<u64>()
             + self.events.iter().map(event_bytes).sum::<u64>()

@@ -8,7 +8,8 @@
 use crate::collect::clock::{Anchor, Converter};
 use crate::collect::fold::{CATCH_ALL_NAME, FOLD_BYTES, FOLDED_CALLS, FoldHost, FoldRef, Folds};
 use crate::collect::record::{
-    Details, ErrorInfo, SpanRecord, Stamp, StatusRecord, attribute_bytes, event_bytes, span_bytes,
+    ErrorInfo, SpanRecord, Stamp, StatusRecord, attribute_bytes, event_bytes, span_bytes,
+    status_bytes,
 };
 use crate::collect::table::{Budget, Refused, SpanTable, span_id_for};
 use opentelemetry::KeyValue;
@@ -701,7 +702,7 @@ impl Footprint {
         let details = record.details.as_deref();
         Footprint {
             name: record.name.len() as u64,
-            status: details.map_or(0, status_bytes),
+            status: details.map_or(0, |d| status_bytes(&d.status)),
             attributes: details.map_or(0, |d| d.attributes.len()),
             attribute_bytes: details.map_or(0, |d| d.attributes.iter().map(attribute_bytes).sum()),
             events: details.map_or(0, |d| d.events.len()),
@@ -714,7 +715,7 @@ impl Footprint {
         if let Some(details) = record.details.as_deref() {
             let attributes: u64 = details.attributes.iter().map(attribute_bytes).sum();
             added += attributes.saturating_sub(self.attribute_bytes);
-            added += status_bytes(details).saturating_sub(self.status);
+            added += status_bytes(&details.status).saturating_sub(self.status);
             added += details
                 .events
                 .get(self.events..)
@@ -791,13 +792,6 @@ impl Saved {
             attributes: details.map_or_else(Vec::new, |d| d.attributes.clone()),
             status: details.map_or(StatusRecord::Unset, |d| d.status.clone()),
         }
-    }
-}
-
-fn status_bytes(details: &Details) -> u64 {
-    match &details.status {
-        StatusRecord::Error(message) => 8 + message.len() as u64,
-        _ => 0,
     }
 }
 
