@@ -1,16 +1,17 @@
 //! OTLP/HTTP POSTs of buffered records, oldest first, over one connection, all under one
-//! deadline that covers name resolution, connect, TLS and every response.
+//! deadline that covers name resolution, connect, TLS and every response. The sockets are in
+//! [`wire`](crate::export::wire).
 
+use crate::export::wire::{Deadline, Driver, Failure, Wire};
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::Request;
 use hyper::Uri;
 use hyper::client::conn::http1::SendRequest;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
-use hyper_util::rt::TokioIo;
 use rustls::ClientConfig;
-use rustls::pki_types::ServerName;
 use std::fmt;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -154,24 +155,21 @@ pub(crate) fn exiting() {
     EXITING.store(true, Ordering::SeqCst);
 }
 
-/// Whether the network work can run on the calling thread: not inside a tokio runtime
-/// (blocking there would stall it, or panic), not at exit (thread-locals may be gone), not in
-/// a panic hook.
+/// Whether the network work can run on the calling thread: not at exit (thread-locals may be
+/// gone), not in a panic hook. Inside an async runtime it runs here too: the hook is ending,
+/// and the calling thread would wait for an export thread all the same.
 fn runs_here() -> bool {
-    !EXITING.load(Ordering::SeqCst)
-        && !std::thread::panicking()
-        && tokio::runtime::Handle::try_current().is_err()
+    !EXITING.load(Ordering::SeqCst) && !std::thread::panicking()
 }
 
 /// Connects, then POSTs the records `load` gives, in order, until one must be kept or `end`
 /// passes (`deadline` is the hook's deadline, for messages). `load` runs only once a
 /// connection is up, so an unreachable backend never costs a read of the buffer.
 ///
-/// From a plain thread (a synchronous charm's `main`), the work runs right here on a small
-/// runtime of its own. From inside a tokio runtime, at process exit, or in a panic hook, it
-/// runs on a thread of its own with its own runtime, and the calling thread never waits
-/// longer than the deadline (plus a few ms): an export thread stuck past it (a resolver in
-/// `getaddrinfo`, say) is left behind rather than waited for.
+/// The work runs right here, on blocking sockets (no async runtime). At process exit or in a
+/// panic hook it runs on a thread of its own, and the calling thread never waits longer than
+/// the deadline (plus a few ms): an export thread stuck past it is left behind rather than
+/// waited for.
 pub(crate) fn send_all(
     target: &Target,
     tls: Option<Arc<ClientConfig>>,
@@ -267,8 +265,8 @@ fn export(
     let _ = progress.send(Progress::Done(stop));
 }
 
-/// One run of the network work on this thread, on a current-thread runtime of its own, the
-/// whole run under the deadline: connect, get the records (`connected`), send them in order.
+/// One run of the network work on this thread, the whole run under the deadline: connect,
+/// get the records (`connected`), send them in order.
 fn run_export(
     target: &Target,
     tls: Option<Arc<ClientConfig>>,
@@ -277,121 +275,142 @@ fn run_export(
     connected: impl FnOnce() -> Option<Vec<Bytes>>,
     fate: impl Fn(Fate),
 ) -> Option<Stop> {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => return Some(Stop::Setup(format!("no network runtime: {e}"))),
+    let deadline = Deadline {
+        end,
+        length: deadline,
     };
-    let remaining = || end.saturating_duration_since(Instant::now());
-    let run = runtime.block_on(async {
-        let work = async {
-            let sender = connect(target, tls.clone()).await?;
-            let records = connected().ok_or(Stop::Timeout(deadline))?;
-            match send_in_order(target, tls, sender, &records, fate).await {
-                Some(stop) => Err(stop),
-                None => Ok(()),
-            }
-        };
-        tokio::time::timeout(remaining(), work).await
-    });
-    // A resolver thread stuck in getaddrinfo must not hold this thread: do not wait for it.
-    runtime.shutdown_background();
-    match run {
-        Ok(Ok(())) => None,
-        Ok(Err(stop)) => Some(stop),
-        Err(_) => Some(Stop::Timeout(deadline)),
-    }
+    send_in_order(target, tls, deadline, connected, fate).err()
 }
 
-async fn send_in_order(
+fn send_in_order(
     target: &Target,
     tls: Option<Arc<ClientConfig>>,
-    first: Sender,
-    records: &[Bytes],
+    deadline: Deadline,
+    connected: impl FnOnce() -> Option<Vec<Bytes>>,
     fate: impl Fn(Fate),
-) -> Option<Stop> {
-    let mut sender: Option<Sender> = Some(first);
-    for record in records {
-        let ready = match &mut sender {
-            Some(s) => s.ready().await.is_ok(),
-            None => false,
-        };
-        if !ready {
-            sender = match connect(target, tls.clone()).await {
-                Ok(s) => Some(s),
-                Err(stop) => return Some(stop),
-            };
+) -> Result<(), Stop> {
+    let mut link = Link::open(target, tls.clone(), deadline)?;
+    let records = connected().ok_or(Stop::Timeout(deadline.length))?;
+    for record in &records {
+        if !link.ready() {
+            link = Link::open(target, tls.clone(), deadline)?;
         }
-        let Some(s) = sender.as_mut() else {
-            return Some(Stop::Setup("no connection".to_owned()));
-        };
-        let status = match post(s, target, record.clone()).await {
-            Ok(status) => status,
-            Err(stop) => return Some(stop),
-        };
-        match status {
+        match link.post(target, record.clone())? {
             200..=299 => fate(Fate::Delivered),
-            400 | 413 => fate(Fate::Rejected(status)),
-            408 | 429 | 500..=599 => return Some(Stop::Unavailable(status)),
-            _ => return Some(Stop::Refused(status)),
+            status @ (400 | 413) => fate(Fate::Rejected(status)),
+            status @ (408 | 429 | 500..=599) => return Err(Stop::Unavailable(status)),
+            status => return Err(Stop::Refused(status)),
         }
     }
-    None
+    Ok(())
 }
 
-async fn connect(target: &Target, tls: Option<Arc<ClientConfig>>) -> Result<Sender, Stop> {
-    let tcp = tokio::net::TcpStream::connect((target.host(), target.port()))
-        .await
-        .map_err(Stop::Connect)?;
-    let _ = tcp.set_nodelay(true);
-    match (target.secure, tls) {
-        (false, _) => handshake(TokioIo::new(tcp)).await,
-        (true, Some(config)) => {
-            let name = ServerName::try_from(target.host().to_owned())
-                .map_err(|e| Stop::Setup(format!("bad server name: {e}")))?;
-            let stream = tokio_rustls::TlsConnector::from(config)
-                .connect(name, tcp)
-                .await
-                .map_err(Stop::Tls)?;
-            handshake(TokioIo::new(stream)).await
+impl Stop {
+    fn from_failure(failure: Failure, deadline: Deadline) -> Stop {
+        match failure {
+            Failure::Connect(e) => Stop::Connect(e),
+            Failure::Tls(e) => Stop::Tls(e),
+            Failure::Http(e) => Stop::Http(e),
+            Failure::Timeout => Stop::Timeout(deadline.length),
+            Failure::Setup(e) => Stop::Setup(e),
         }
-        (true, None) => Err(Stop::Setup("https without a TLS configuration".to_owned())),
     }
 }
 
-async fn handshake<IO>(io: TokioIo<IO>) -> Result<Sender, Stop>
-where
-    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (sender, connection) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(Stop::Http)?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Ok(sender)
+type Connection = hyper::client::conn::http1::Connection<Wire, Full<Bytes>>;
+
+/// One HTTP/1.1 connection: hyper's request side, and its connection, run by the driver.
+struct Link {
+    sender: Sender,
+    /// `None` once it has ended.
+    connection: Option<Pin<Box<Connection>>>,
+    driver: Driver,
+    deadline: Deadline,
 }
 
-async fn post(sender: &mut Sender, target: &Target, body: Bytes) -> Result<u16, Stop> {
-    let path = target
-        .uri
-        .path_and_query()
-        .map_or("/v1/traces", |p| p.as_str());
-    let mut request = Request::post(path)
-        .header(HOST, target.host_header.as_str())
-        .header(CONTENT_TYPE, "application/x-protobuf");
-    if let Some(authorization) = &target.authorization {
-        request = request.header(AUTHORIZATION, authorization.as_str());
+impl Link {
+    fn open(
+        target: &Target,
+        tls: Option<Arc<ClientConfig>>,
+        deadline: Deadline,
+    ) -> Result<Link, Stop> {
+        let tls = match (target.secure, tls) {
+            (false, _) => None,
+            (true, Some(config)) => Some(config),
+            (true, None) => {
+                return Err(Stop::Setup("https without a TLS configuration".to_owned()));
+            }
+        };
+        let wire = Wire::connect(target.host(), target.port(), tls, deadline)
+            .map_err(|failure| Stop::from_failure(failure, deadline))?;
+        let driver = wire.driver();
+        // An HTTP/1.1 handshake does no I/O: it sets up the two halves.
+        let (sender, connection) = driver
+            .poll_once(hyper::client::conn::http1::handshake(wire))
+            .ok_or_else(|| Stop::Setup("the HTTP handshake did not complete".to_owned()))?
+            .map_err(Stop::Http)?;
+        Ok(Link {
+            sender,
+            connection: Some(Box::pin(connection)),
+            driver,
+            deadline,
+        })
     }
-    let request = request
-        .body(Full::new(body))
-        .map_err(|e| Stop::Setup(format!("bad request: {e}")))?;
-    let response = sender.send_request(request).await.map_err(Stop::Http)?;
-    Ok(response.status().as_u16())
+
+    /// Whether the connection can take another request (the backend may have closed it).
+    fn ready(&mut self) -> bool {
+        matches!(
+            self.driver.drive(&mut self.connection, self.sender.ready()),
+            Ok(Ok(()))
+        )
+    }
+
+    /// POSTs one record; its status. The response's body is read (up to a bound) and
+    /// dropped, so that the connection can be used again.
+    fn post(&mut self, target: &Target, body: Bytes) -> Result<u16, Stop> {
+        let path = target
+            .uri
+            .path_and_query()
+            .map_or("/v1/traces", |p| p.as_str());
+        let mut request = Request::post(path)
+            .header(HOST, target.host_header.as_str())
+            .header(CONTENT_TYPE, "application/x-protobuf");
+        if let Some(authorization) = &target.authorization {
+            request = request.header(AUTHORIZATION, authorization.as_str());
+        }
+        let request = request
+            .body(Full::new(body))
+            .map_err(|e| Stop::Setup(format!("bad request: {e}")))?;
+        let deadline = self.deadline;
+        let response = match self
+            .driver
+            .drive(&mut self.connection, self.sender.send_request(request))
+        {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => return Err(Stop::from_failure(self.driver.failure(e), deadline)),
+            Err(failure) => return Err(Stop::from_failure(failure, deadline)),
+        };
+        let status = response.status().as_u16();
+        // The body, so that the connection can take the next request; one that is not all
+        // there soon is not waited for: the connection is dropped and the next record gets
+        // a new one.
+        let body = Limited::new(response.into_body(), RESPONSE_BODY_LIMIT).collect();
+        let until = Instant::now() + RESPONSE_BODY_WAIT;
+        if !matches!(
+            self.driver.drive_until(&mut self.connection, body, until),
+            Ok(Ok(_))
+        ) {
+            self.connection = None;
+        }
+        Ok(status)
+    }
 }
+
+/// The most of a response's body that is read (an OTLP answer is a few bytes).
+const RESPONSE_BODY_LIMIT: usize = 64 * 1024;
+
+/// How long the rest of a response's body is waited for, once its status is in.
+const RESPONSE_BODY_WAIT: Duration = Duration::from_millis(200);
 
 /// Standard base64, padded.
 fn base64(bytes: &[u8]) -> String {
@@ -418,6 +437,184 @@ fn base64(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A plain HTTP/1.1 server on 127.0.0.1, each connection on a thread: counts the
+    /// connections, keeps the bodies, and answers each request with the pieces of `answer`,
+    /// 20 ms apart.
+    struct Server {
+        port: u16,
+        connections: Arc<AtomicUsize>,
+        bodies: Arc<Mutex<Vec<Vec<u8>>>>,
+    }
+
+    impl Server {
+        fn start(answer: &'static [&'static [u8]]) -> Server {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let connections = Arc::new(AtomicUsize::new(0));
+            let bodies = Arc::new(Mutex::new(Vec::new()));
+            let (counted, kept) = (connections.clone(), bodies.clone());
+            std::thread::spawn(move || {
+                for stream in listener.incoming().flatten() {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    let kept = kept.clone();
+                    std::thread::spawn(move || serve(stream, answer, &kept));
+                }
+            });
+            Server {
+                port,
+                connections,
+                bodies,
+            }
+        }
+
+        fn target(&self, host: &str) -> Target {
+            Target::parse(&format!("http://{host}:{}/v1/traces", self.port)).unwrap()
+        }
+    }
+
+    fn serve(stream: TcpStream, answer: &[&[u8]], bodies: &Mutex<Vec<Vec<u8>>>) {
+        let mut writer = stream.try_clone().unwrap();
+        let mut reader = BufReader::new(stream);
+        loop {
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                if line == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            bodies.lock().unwrap().push(body);
+            for (i, piece) in answer.iter().enumerate() {
+                if i > 0 {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                writer.write_all(piece).unwrap();
+            }
+        }
+    }
+
+    fn records(n: usize) -> Vec<Bytes> {
+        (0..n)
+            .map(|i| Bytes::from(format!("record {i}").into_bytes()))
+            .collect()
+    }
+
+    fn send(target: &Target, records: Vec<Bytes>, deadline: Duration) -> (Report, Duration) {
+        let started = Instant::now();
+        let (report, _) = send_all(target, None, || records, deadline, started + deadline);
+        (report, started.elapsed())
+    }
+
+    #[test]
+    fn records_go_over_one_connection_their_answers_read_to_the_end() {
+        // The body comes after the head: a connection whose answer was not read to its end
+        // cannot take the next request.
+        let server = Server::start(&[b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", b"hello"]);
+        let sent = records(3);
+        let (report, _) = send(
+            &server.target("127.0.0.1"),
+            sent.clone(),
+            Duration::from_secs(5),
+        );
+        assert!(report.stop.is_none(), "{:?}", report.stop);
+        assert_eq!(report.fates, vec![Fate::Delivered; 3]);
+        assert_eq!(server.connections.load(Ordering::SeqCst), 1);
+        let bodies = server.bodies.lock().unwrap().clone();
+        assert_eq!(bodies, sent.iter().map(|b| b.to_vec()).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn an_answer_whose_body_never_ends_costs_a_new_connection_not_the_deadline() {
+        let server =
+            Server::start(&[b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly this much"]);
+        let (report, took) = send(
+            &server.target("127.0.0.1"),
+            records(2),
+            Duration::from_secs(5),
+        );
+        assert!(report.stop.is_none(), "{:?}", report.stop);
+        assert_eq!(report.fates, vec![Fate::Delivered; 2]);
+        assert_eq!(server.connections.load(Ordering::SeqCst), 2);
+        assert!(took < Duration::from_secs(2), "took {took:?}");
+    }
+
+    #[test]
+    fn a_host_name_is_resolved_and_each_address_tried() {
+        // `localhost` may resolve to ::1 first, where nothing listens: 127.0.0.1 is next.
+        let server = Server::start(&[b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"]);
+        let (report, _) = send(
+            &server.target("localhost"),
+            records(1),
+            Duration::from_secs(5),
+        );
+        assert!(report.stop.is_none(), "{:?}", report.stop);
+        assert_eq!(report.fates, vec![Fate::Delivered]);
+        assert_eq!(server.bodies.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_backend_that_never_reads_holds_a_large_write_no_longer_than_the_deadline() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // Accepts, then neither reads nor answers.
+        let held = std::thread::spawn(move || listener.accept().map(|(stream, _)| stream));
+        let target = Target::parse(&format!("http://127.0.0.1:{port}/v1/traces")).unwrap();
+        let big = vec![Bytes::from(vec![7u8; 64 << 20])];
+        let (report, took) = send(&target, big, Duration::from_millis(500));
+        assert!(
+            matches!(report.stop, Some(Stop::Timeout(_))),
+            "{:?}",
+            report.stop
+        );
+        assert!(report.fates.is_empty());
+        assert!(took < Duration::from_millis(900), "took {took:?}");
+        drop(held.join());
+    }
+
+    #[test]
+    fn a_status_is_read_from_an_answer_in_several_pieces() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut writer = stream.try_clone().unwrap();
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 && !line.ends_with("\r\n\r\n") {}
+            for piece in [
+                &b"HTTP/1.1 50"[..],
+                b"3 Busy\r\nContent-",
+                b"Length: 0\r\n\r\n",
+            ] {
+                writer.write_all(piece).unwrap();
+                writer.flush().unwrap();
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let target = Target::parse(&format!("http://127.0.0.1:{port}/v1/traces")).unwrap();
+        let (report, _) = send(&target, records(2), Duration::from_secs(5));
+        assert!(
+            matches!(report.stop, Some(Stop::Unavailable(503))),
+            "{:?}",
+            report.stop
+        );
+        assert!(report.fates.is_empty());
+    }
 
     #[test]
     fn base64_matches_rfc_4648() {
