@@ -37,6 +37,9 @@ pub(crate) struct SealedTrace<'a> {
     pub spans: Vec<SpanRecord>,
     /// Converts the spans' clock ticks to Unix time.
     pub clock: Converter,
+    /// About what the encoded spans take, at most (what the budget counted): room for the
+    /// record up front, so that it is never copied as it grows.
+    pub size_hint: usize,
 }
 
 /// What a new session is made of.
@@ -651,6 +654,7 @@ impl Session {
             resource: &self.resource,
             spans,
             clock,
+            size_hint: usize::try_from(self.table.bytes_used()).unwrap_or(0),
         };
         // Defence in depth: whatever happens in a sink, the hook goes on.
         let accepted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

@@ -151,7 +151,10 @@ impl DeliveryPlan {
 impl crate::collect::session::Sink for DeliveryPlan {
     /// The network and buffer path: the record encoded once, written ahead, delivered.
     fn accept(&self, trace: crate::collect::session::SealedTrace<'_>) {
-        deliver(self, crate::export::encode::encode_request(&trace));
+        let record = crate::export::encode::encode_request(&trace);
+        // The spans are freed before delivery, which reuses their memory.
+        drop(trace);
+        deliver(self, record);
     }
 
     fn as_any(&self) -> &dyn std::any::Any {
@@ -377,7 +380,7 @@ fn deliver_buffered(
     let loaded_backlog = Cell::new(None);
     let load = || {
         let mut records: Vec<Bytes> = match locked.read_all() {
-            Ok(records) => records.into_iter().map(Bytes::from).collect(),
+            Ok(records) => records,
             Err(error) => {
                 log::error!(
                     "charm-tracing: cannot read the buffer {} ({error}); its traces are not sent",
@@ -400,11 +403,7 @@ fn deliver_buffered(
     if tally.backlog_done == 0 {
         return;
     }
-    let kept: Vec<Vec<u8>> = records[tally.backlog_done..backlog]
-        .iter()
-        .map(|r| r.to_vec())
-        .collect();
-    if let Err(error) = locked.rewrite(&kept) {
+    if let Err(error) = locked.rewrite(&records[tally.backlog_done..backlog]) {
         log::error!(
             "charm-tracing: could not update the buffer {} ({error}); the {} trace(s) just \
              delivered or dropped may be sent again",

@@ -240,7 +240,7 @@ pub(crate) fn encode_request(trace: &SealedTrace<'_>) -> Vec<u8> {
     let scope_field = field_len(scope.encoded_len());
     // Room for the headers: the resource and scope fields, two keys and two lengths.
     let gap = resource_field + scope_field + 2 * (key_len(2) + 10);
-    let mut out = Vec::with_capacity(gap + trace.spans.len() * 128);
+    let mut out = Vec::with_capacity(gap + trace.size_hint.max(trace.spans.len() * 128));
     out.resize(gap, 0);
     for span in &trace.spans {
         prost::encoding::message::encode(2, &proto_span(trace, span), &mut out);
@@ -312,6 +312,7 @@ mod tests {
             resource: &resource,
             spans,
             clock: Converter::new(Anchor::now(), Anchor::now()),
+            size_hint: 0,
         };
         let written = encode_request(&trace);
         assert_eq!(written, build_request(&trace).encode_to_vec());

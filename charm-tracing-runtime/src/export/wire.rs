@@ -229,6 +229,20 @@ impl Wire {
         }
     }
 
+    /// [`Wire::write_bounded`] of several buffers in one call.
+    fn write_vectored_bounded(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let left = self.deadline.left()?;
+        self.tcp.set_write_timeout(Some(left))?;
+        match self.tls.as_mut() {
+            None => self.tcp.write_vectored(bufs),
+            Some(tls) => {
+                let n = tls.writer().write_vectored(bufs)?;
+                flush_tls(tls, &mut self.tcp, self.deadline)?;
+                Ok(n)
+            }
+        }
+    }
+
     /// Sends what rustls has queued.
     fn flush(&mut self) -> io::Result<()> {
         match self.tls.as_mut() {
@@ -282,6 +296,20 @@ impl Write for Wire {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         Poll::Ready(self.get_mut().write_bounded(buf))
+    }
+
+    /// Vectored: hyper then sends a record from its own buffer after the head, rather than
+    /// copying it into its write buffer first.
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Poll::Ready(self.get_mut().write_vectored_bounded(bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
     }
 
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -2,6 +2,7 @@
 //! rewrites, and moving damage aside.
 
 use super::format::{self, Damage, FRAME_HEADER_LEN, HEADER_LEN};
+use bytes::Bytes;
 use std::ffi::{CStr, CString, OsStr};
 use std::fs::File;
 use std::io::{self, Write};
@@ -489,7 +490,9 @@ impl LockedBuffer<'_> {
     /// Every valid record, oldest first. A file that is not a buffer (or larger than the
     /// limit) is moved aside intact without being read; damage inside a buffer is copied to
     /// `<path>.corrupt` and the file rewritten with the valid records. One error line.
-    pub(crate) fn read_all(&self) -> io::Result<Vec<Vec<u8>>> {
+    ///
+    /// The records share one read of the file: nothing is copied per record.
+    pub(crate) fn read_all(&self) -> io::Result<Vec<Bytes>> {
         let Some((file, file_len, regular)) = self.open_existing()? else {
             return Ok(Vec::new());
         };
@@ -533,8 +536,9 @@ impl LockedBuffer<'_> {
         let mut bytes = vec![0u8; file_len as usize];
         file.read_exact_at(&mut bytes, 0)?;
         drop(file);
+        let bytes = Bytes::from(bytes);
         let parsed = format::parse(&bytes);
-        let records: Vec<Vec<u8>> = parsed.records.iter().map(|r| r.to_vec()).collect();
+        let records: Vec<Bytes> = parsed.records.iter().map(|r| bytes.slice_ref(r)).collect();
         if let Some(damage) = parsed.damage {
             let damaged: Vec<u8> = parsed
                 .bad
@@ -561,7 +565,7 @@ impl LockedBuffer<'_> {
     }
 
     /// Replaces the buffer with `records` (temp file + rename); no records, no file.
-    pub(crate) fn rewrite(&self, records: &[Vec<u8>]) -> io::Result<()> {
+    pub(crate) fn rewrite(&self, records: &[impl AsRef<[u8]>]) -> io::Result<()> {
         if records.is_empty() {
             return match self.dir.unlink(&self.name) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
@@ -570,8 +574,10 @@ impl LockedBuffer<'_> {
         }
         let mut bytes = format::header().to_vec();
         for record in records {
-            bytes
-                .extend(format::frame(record).ok_or_else(|| io::Error::other("record too large"))?);
+            bytes.extend(
+                format::frame(record.as_ref())
+                    .ok_or_else(|| io::Error::other("record too large"))?,
+            );
         }
         self.replace_with(&bytes)
     }
@@ -667,7 +673,7 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
-        locked.rewrite(&[]).unwrap();
+        locked.rewrite(&[] as &[Vec<u8>]).unwrap();
         assert!(!buffer.path().exists());
     }
 
