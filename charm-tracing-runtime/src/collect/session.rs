@@ -11,6 +11,7 @@ use crate::collect::record::{
     ErrorInfo, SpanRecord, Stamp, StatusRecord, attribute_bytes, event_bytes, span_bytes,
     status_bytes,
 };
+use crate::collect::sealed::SealedSpans;
 use crate::collect::table::{Budget, Refused, SpanTable, span_id_for};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanId, TraceId};
@@ -34,7 +35,7 @@ pub(crate) struct SealedTrace<'a> {
     pub trace_id: TraceId,
     pub service_name: &'a str,
     pub resource: &'a [KeyValue],
-    pub spans: Vec<SpanRecord>,
+    pub spans: SealedSpans<'a>,
     /// Converts the spans' clock ticks to Unix time.
     pub clock: Converter,
     /// About what the encoded spans take, at most (what the budget counted): room for the
@@ -632,22 +633,13 @@ impl Session {
         GATE.fetch_sub(1, Ordering::SeqCst);
         let clock = Converter::new(self.started, Anchor::now());
         let now = Stamp::now();
-        let mut spans = self.table.seal(now);
+        let taken = self.table.seal(now);
         let folds = self.folds.records(now, |ticks| clock.nanos(ticks));
         if !folds.is_empty() {
             log_folds(&folds, self.max_record_bytes);
         }
-        spans.extend(folds);
         // End order, the root last; a child opened after its parent ends first on a tie.
-        spans.reverse();
-        let root = self.root_id;
-        spans.sort_by_cached_key(|span| {
-            let end = match span.end.ticks_or_unix() {
-                Ok(ticks) => clock.unix_nanos(ticks),
-                Err(nanos) => nanos,
-            };
-            (span.span_id == root, end)
-        });
+        let spans = SealedSpans::new(&self.table, taken, folds, self.root_id, &clock);
         let trace = SealedTrace {
             trace_id: self.trace_id,
             service_name: &self.service_name,
@@ -896,8 +888,8 @@ mod tests {
     impl Sink for Kept {
         fn accept(&self, trace: SealedTrace<'_>) {
             let mut kept = self.0.lock().unwrap();
-            for span in trace.spans {
-                kept.push((span.name.into_owned(), span.span_id, span.parent_id));
+            for span in trace.spans.iter() {
+                kept.push((span.name.to_string(), span.span_id, span.parent_id));
             }
         }
         fn as_any(&self) -> &dyn std::any::Any {

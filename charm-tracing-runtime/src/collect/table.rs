@@ -31,8 +31,8 @@ const EMPTY: u8 = 0;
 const LIVE: u8 = 1;
 /// Taken, but the call was folded instead (it would not fit the budget).
 const VOID: u8 = 2;
-/// Its record was moved out by the seal.
-const MOVED: u8 = 3;
+/// Its record was finished by the seal (ended, its overlay put in): read-only from then on.
+const SEALED: u8 = 3;
 
 /// What changes in a slot. All zeroes is an empty slot: this part of a chunk is zeroed.
 struct Meta {
@@ -388,8 +388,9 @@ impl SpanTable {
         if slot.state.load(Ordering::Acquire) != LIVE {
             return None;
         }
-        // SAFETY: a LIVE slot's record was written before the release store just observed,
-        // and is never written again.
+        // SAFETY: a LIVE slot's record was written before the release store just observed;
+        // after that only the seal writes it, under the overlay lock, which the caller holds
+        // (`update` is the only caller).
         Some((unsafe { (*slot.record.get()).assume_init_ref() }, slot))
     }
 
@@ -429,14 +430,17 @@ impl SpanTable {
         self.overlays.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Stops recording and moves out every published span, open ones ended at `now`.
-    pub(crate) fn seal(&self, now: Stamp) -> Vec<SpanRecord> {
+    /// Stops recording and finishes every published span where it is: open ones end at
+    /// `now`, changed ones take their overlay. Returns the number of slots the seal covers;
+    /// [`SpanTable::sealed`] reads them. Sealing again changes nothing.
+    pub(crate) fn seal(&self, now: Stamp) -> usize {
         let mut overlays = self.lock_overlays();
-        self.sealed.store(true, Ordering::SeqCst);
+        if self.sealed.swap(true, Ordering::SeqCst) {
+            return self.sealed_at.load(Ordering::SeqCst);
+        }
         let taken = (self.counter.load(Ordering::SeqCst) >> BYTE_BITS) as usize;
         self.sealed_at.store(taken, Ordering::SeqCst);
         let mut overlays = std::mem::take(&mut *overlays);
-        let mut records = Vec::with_capacity(taken);
         for index in 0..taken {
             // A slot is published a few instructions after it is taken (its chunk perhaps
             // allocated first); wait for it briefly.
@@ -465,17 +469,29 @@ impl SpanTable {
             if slot.state.load(Ordering::Acquire) != LIVE {
                 continue;
             }
-            // SAFETY: a LIVE record is initialised; it is moved out once, here, under the
-            // overlay lock that `update` (its only other reader) takes, and marked so that
-            // nothing reads or drops it again.
-            let published = unsafe { (*slot.record.get()).assume_init_read() };
-            slot.state.store(MOVED, Ordering::Release);
-            let mut record = overlays.remove(&index).unwrap_or(published);
+            // SAFETY: a LIVE record is initialised. Its only other reader, `update`, takes the
+            // overlay lock held here and stops once `sealed` is set; after the SEALED store
+            // below it is only read.
+            let record = unsafe { (*slot.record.get()).assume_init_mut() };
+            if let Some(overlay) = overlays.remove(&index) {
+                *record = overlay;
+            }
             let end = slot.end.load(Ordering::Acquire);
             record.end = if end == 0 { now } else { Stamp::from_raw(end) };
-            records.push(record);
+            slot.state.store(SEALED, Ordering::Release);
         }
-        records
+        taken
+    }
+
+    /// The record of slot `index`, once the seal has finished it.
+    pub(crate) fn sealed(&self, index: usize) -> Option<&SpanRecord> {
+        let slot = self.slot(index)?;
+        if slot.state.load(Ordering::Acquire) != SEALED {
+            return None;
+        }
+        // SAFETY: a SEALED record is initialised and never written again (the seal runs
+        // once); only `Drop`, with `&mut self`, drops it.
+        Some(unsafe { (*slot.record.get()).assume_init_ref() })
     }
 }
 
@@ -484,9 +500,9 @@ impl Drop for SpanTable {
         let taken = self.slots_taken();
         for index in 0..taken {
             if let Some(slot) = self.slot(index)
-                && slot.state.load(Ordering::Acquire) == LIVE
+                && matches!(slot.state.load(Ordering::Acquire), LIVE | SEALED)
             {
-                // SAFETY: a LIVE record was initialised and is dropped once, here.
+                // SAFETY: a LIVE or SEALED record was initialised and is dropped once, here.
                 unsafe { (*slot.record.get()).assume_init_drop() };
             }
         }
@@ -513,6 +529,12 @@ mod tests {
             SpanId::from_bytes([9; 8]),
             SpanId::INVALID,
         )
+    }
+
+    /// Seals `table`; its sealed records, in slot order.
+    fn seal(table: &SpanTable) -> Vec<&SpanRecord> {
+        let taken = table.seal(Stamp::now());
+        (0..taken).filter_map(|index| table.sealed(index)).collect()
     }
 
     fn open(table: &SpanTable, name: &'static str, parent: SpanId) -> Option<Placed> {
@@ -574,7 +596,7 @@ mod tests {
         assert!(open(&table, "call", SpanId::INVALID).is_none());
         assert!(table.charge(250), "the reserve is there for folds");
         assert!(!table.charge(1), "never past the total");
-        let sealed = table.seal(Stamp::now());
+        let sealed = seal(&table);
         assert_eq!(
             sealed.len(),
             9,
@@ -595,7 +617,7 @@ mod tests {
             table.update(b.index, |_| ()).is_none(),
             "a closed span takes no changes"
         );
-        let sealed = table.seal(Stamp::now());
+        let sealed = seal(&table);
         let names: Vec<&str> = sealed.iter().map(|r| r.name.as_ref()).collect();
         assert_eq!(names, ["root", "a", "b renamed"]);
         assert_eq!(sealed[2].end, end);
@@ -605,6 +627,16 @@ mod tests {
             open(&table, "late", SpanId::INVALID).is_none(),
             "nothing after the seal"
         );
+        let sealed_end = table.sealed(a.index).unwrap().end;
+        table.end(a.index, Stamp::now());
+        assert!(
+            table
+                .update(a.index, |r| r.name = Cow::Borrowed("late"))
+                .is_none()
+        );
+        assert_eq!(table.seal(Stamp::now()), 3, "sealing again changes nothing");
+        let a_sealed = table.sealed(a.index).unwrap();
+        assert_eq!((a_sealed.name.as_ref(), a_sealed.end), ("a", sealed_end));
     }
 
     #[test]
@@ -620,7 +652,7 @@ mod tests {
                 });
             }
         });
-        let sealed = table.seal(Stamp::now());
+        let sealed = seal(&table);
         assert_eq!(sealed.len(), 20_001);
         let ids: std::collections::HashSet<SpanId> = sealed.iter().map(|r| r.span_id).collect();
         assert_eq!(ids.len(), 20_001);

@@ -242,7 +242,7 @@ pub(crate) fn encode_request(trace: &SealedTrace<'_>) -> Vec<u8> {
     let gap = resource_field + scope_field + 2 * (key_len(2) + 10);
     let mut out = Vec::with_capacity(gap + trace.size_hint.max(trace.spans.len() * 128));
     out.resize(gap, 0);
-    for span in &trace.spans {
+    for span in trace.spans.iter() {
         prost::encoding::message::encode(2, &proto_span(trace, span), &mut out);
     }
     let scope_spans_len = scope_field + (out.len() - gap);
@@ -310,7 +310,7 @@ mod tests {
             trace_id: opentelemetry::trace::TraceId::from_bytes([7; 16]),
             service_name: "svc",
             resource: &resource,
-            spans,
+            spans: crate::collect::sealed::SealedSpans::from_vec(spans),
             clock: Converter::new(Anchor::now(), Anchor::now()),
             size_hint: 0,
         };
