@@ -86,12 +86,6 @@ impl<'a> SealedSpans<'a> {
         self.order.len()
     }
 
-    /// Whether there are none.
-    #[cfg(test)]
-    pub(crate) fn is_empty(&self) -> bool {
-        self.order.is_empty()
-    }
-
     /// The spans, in end order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &SpanRecord> + '_ {
         self.order.iter().filter_map(|entry| {
