@@ -8,7 +8,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::Request;
 use hyper::Uri;
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::header::{AUTHORIZATION, CONNECTION, CONTENT_TYPE, HOST};
 use rustls::ClientConfig;
 use std::fmt;
 use std::pin::Pin;
@@ -295,7 +295,23 @@ fn send_in_order(
         if !link.ready() {
             link = Link::open(target, tls.clone(), deadline)?;
         }
-        match link.post(target, record.clone())? {
+        let status = match link.post(target, record.clone())? {
+            Posted::Answered(status) => status,
+            // The backend closed the connection before it took the request (an idle
+            // connection it had just closed): one new connection, one more try.
+            Posted::Unsent => {
+                link = Link::open(target, tls.clone(), deadline)?;
+                match link.post(target, record.clone())? {
+                    Posted::Answered(status) => status,
+                    Posted::Unsent => {
+                        return Err(Stop::Setup(
+                            "the backend closed two connections before taking the trace".to_owned(),
+                        ));
+                    }
+                }
+            }
+        };
+        match status {
             200..=299 => fate(Fate::Delivered),
             status @ (400 | 413) => fate(Fate::Rejected(status)),
             status @ (408 | 429 | 500..=599) => return Err(Stop::Unavailable(status)),
@@ -318,6 +334,14 @@ impl Stop {
 }
 
 type Connection = hyper::client::conn::http1::Connection<Wire, Full<Bytes>>;
+
+/// What became of one POST.
+enum Posted {
+    /// The backend answered with this status.
+    Answered(u16),
+    /// The connection closed before any of the request was sent: it may be sent again.
+    Unsent,
+}
 
 /// One HTTP/1.1 connection: hyper's request side, and its connection, run by the driver.
 struct Link {
@@ -357,17 +381,24 @@ impl Link {
         })
     }
 
-    /// Whether the connection can take another request (the backend may have closed it).
+    /// Whether the connection can take another request soon (the backend may have closed
+    /// it, or still be taking the last body after answering early); if not, it is dropped.
     fn ready(&mut self) -> bool {
-        matches!(
-            self.driver.drive(&mut self.connection, self.sender.ready()),
+        let until = Instant::now() + RESPONSE_BODY_WAIT;
+        let ready = matches!(
+            self.driver
+                .drive_until(&mut self.connection, self.sender.ready(), until),
             Ok(Ok(()))
-        )
+        );
+        if !ready {
+            self.connection = None;
+        }
+        ready
     }
 
     /// POSTs one record; its status. The response's body is read (up to a bound) and
     /// dropped, so that the connection can be used again.
-    fn post(&mut self, target: &Target, body: Bytes) -> Result<u16, Stop> {
+    fn post(&mut self, target: &Target, body: Bytes) -> Result<Posted, Stop> {
         let path = target
             .uri
             .path_and_query()
@@ -384,13 +415,29 @@ impl Link {
         let deadline = self.deadline;
         let response = match self
             .driver
-            .drive(&mut self.connection, self.sender.send_request(request))
+            .drive(&mut self.connection, self.sender.try_send_request(request))
         {
             Ok(Ok(response)) => response,
-            Ok(Err(e)) => return Err(Stop::from_failure(self.driver.failure(e), deadline)),
+            Ok(Err(unsent)) if unsent.message().is_some() => return Ok(Posted::Unsent),
+            Ok(Err(e)) => {
+                return Err(Stop::from_failure(
+                    self.driver.failure(e.into_error()),
+                    deadline,
+                ));
+            }
             Err(failure) => return Err(Stop::from_failure(failure, deadline)),
         };
         let status = response.status().as_u16();
+        if response
+            .headers()
+            .get(CONNECTION)
+            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"close"))
+        {
+            // The backend closes it (perhaps while the body is still being sent, after an
+            // early answer): nothing more to read or write on it.
+            self.connection = None;
+            return Ok(Posted::Answered(status));
+        }
         // The body, so that the connection can take the next request; one that is not all
         // there soon is not waited for: the connection is dropped and the next record gets
         // a new one.
@@ -402,7 +449,7 @@ impl Link {
         ) {
             self.connection = None;
         }
-        Ok(status)
+        Ok(Posted::Answered(status))
     }
 }
 
@@ -584,6 +631,135 @@ mod tests {
         assert!(report.fates.is_empty());
         assert!(took < Duration::from_millis(900), "took {took:?}");
         drop(held.join());
+    }
+
+    /// Reads a request's head; its Content-Length.
+    fn read_head(reader: &mut BufReader<TcpStream>) -> Option<usize> {
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).ok()? == 0 {
+                return None;
+            }
+            if line == "\r\n" {
+                return Some(length);
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().ok()?;
+            }
+        }
+    }
+
+    #[test]
+    fn an_early_413_is_read_while_the_body_is_still_being_sent() {
+        // Answers a large request at once, then reads nothing more for 3 s (past the 2 s
+        // deadline): only a client that reads while it writes sees the answer.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let mut writer = stream.try_clone().unwrap();
+                    let mut reader = BufReader::new(stream);
+                    while let Some(length) = read_head(&mut reader) {
+                        if length > 1 << 20 {
+                            let answer = b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+                            writer.write_all(answer).unwrap();
+                            std::thread::sleep(Duration::from_secs(3));
+                            return;
+                        }
+                        let mut body = vec![0; length];
+                        reader.read_exact(&mut body).unwrap();
+                        writer
+                            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        let target = Target::parse(&format!("http://127.0.0.1:{port}/v1/traces")).unwrap();
+        let sent = vec![
+            Bytes::from(vec![1u8; 32 << 20]),
+            Bytes::from_static(b"small"),
+        ];
+        let (report, took) = send(&target, sent, Duration::from_secs(2));
+        assert!(report.stop.is_none(), "{:?}", report.stop);
+        assert_eq!(report.fates, vec![Fate::Rejected(413), Fate::Delivered]);
+        assert!(took < Duration::from_secs(1), "took {took:?}");
+    }
+
+    #[test]
+    fn a_connection_the_backend_closed_before_the_request_is_replaced() {
+        // Closes every connection right after its answer, without saying so.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counted = connections.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let mut writer = stream.try_clone().unwrap();
+                let mut reader = BufReader::new(stream);
+                if let Some(length) = read_head(&mut reader) {
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).unwrap();
+                    writer
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                        .unwrap();
+                }
+                let _ = writer.shutdown(std::net::Shutdown::Both);
+            }
+        });
+        let target = Target::parse(&format!("http://127.0.0.1:{port}/v1/traces")).unwrap();
+        let (report, _) = send(&target, records(3), Duration::from_secs(5));
+        assert!(report.stop.is_none(), "{:?}", report.stop);
+        assert_eq!(report.fates, vec![Fate::Delivered; 3]);
+        assert_eq!(connections.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn a_tls_handshake_fed_a_byte_at_a_time_ends_at_the_deadline() {
+        // The start of a TLS record whose 16 KiB never come: a byte every 100 ms, each well
+        // within any one read's timeout.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            for byte in [0x16u8, 0x03, 0x03, 0x40, 0x00]
+                .into_iter()
+                .chain(std::iter::repeat(0))
+            {
+                if stream.write_all(&[byte]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        let target = Target::parse(&format!("https://127.0.0.1:{port}/v1/traces")).unwrap();
+        let deadline = Duration::from_millis(700);
+        let started = Instant::now();
+        let (report, _) = send_all(
+            &target,
+            Some(Arc::new(config)),
+            || records(1),
+            deadline,
+            started + deadline,
+        );
+        let took = started.elapsed();
+        assert!(
+            matches!(report.stop, Some(Stop::Timeout(_))),
+            "{:?}",
+            report.stop
+        );
+        assert!(took < Duration::from_millis(1000), "took {took:?}");
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //! resolution, TCP connect and the TLS handshake under the run's deadline, the socket as
 //! hyper's I/O, and [`Wire::drive`], which runs hyper's futures to their end.
 //!
-//! hyper does the HTTP. Its futures are polled here in a loop: a read that would wait
-//! returns `Pending`, and the loop then waits in `poll(2)` for the socket to become readable,
-//! never past the deadline; writes block, bounded by a send timeout set to what is left.
+//! hyper does the HTTP. Its futures are polled here in a loop over a non-blocking socket: a
+//! read or write that would wait returns `Pending`, and the loop then waits in `poll(2)` for
+//! the socket to become readable or writable, never past the deadline. So hyper reads an
+//! early answer (a 413 before the whole body is sent) as it would on an async runtime. The
+//! connect and the TLS handshake block, each read and write bounded by what is left.
 
 use hyper::rt::{Read, ReadBufCursor, Write};
 use rustls::pki_types::ServerName;
@@ -98,13 +100,30 @@ fn resolve(host: &str, port: u16, deadline: Deadline) -> Result<Vec<SocketAddr>,
     }
 }
 
-/// One connection: the socket, and TLS on it for https.
+/// What hyper's last `Pending` from the socket waits for.
+#[derive(Default)]
+struct Interest {
+    read: AtomicBool,
+    write: AtomicBool,
+}
+
+/// One connection: the socket (non-blocking once connected), and TLS on it for https.
 pub(crate) struct Wire {
     tcp: TcpStream,
     tls: Option<Box<ClientConnection>>,
     deadline: Deadline,
-    /// Set when a read returned `Pending`: hyper waits for the socket to become readable.
-    waits_to_read: Arc<AtomicBool>,
+    interest: Arc<Interest>,
+}
+
+/// `Pending` for an I/O result that would block, noting what it waits for.
+fn pending_if_blocked<T>(result: io::Result<T>, flag: &AtomicBool) -> Poll<io::Result<T>> {
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            flag.store(true, Ordering::Release);
+            Poll::Pending
+        }
+        done => Poll::Ready(done),
+    }
 }
 
 impl Wire {
@@ -128,47 +147,39 @@ impl Wire {
                 Err(e) => last = Some(e),
             }
         }
-        let tcp = match (tcp, last) {
+        let mut tcp = match (tcp, last) {
             (Some(tcp), _) => tcp,
             (None, Some(e)) if is_timeout(&e) || deadline.passed() => return Err(Failure::Timeout),
             (None, Some(e)) => return Err(Failure::Connect(e)),
             (None, None) => return Err(Failure::Setup(format!("{host} has no address"))),
         };
         let _ = tcp.set_nodelay(true);
-        let mut wire = Wire {
+        let tls = match tls {
+            None => None,
+            Some(config) => {
+                let name = ServerName::try_from(host.to_owned())
+                    .map_err(|e| Failure::Setup(format!("bad server name: {e}")))?;
+                let mut connection = ClientConnection::new(config, name)
+                    .map_err(|e| Failure::Tls(io::Error::other(e)))?;
+                handshake(&mut connection, &mut tcp, deadline).map_err(|e| {
+                    if is_timeout(&e) || deadline.passed() {
+                        Failure::Timeout
+                    } else {
+                        Failure::Tls(e)
+                    }
+                })?;
+                Some(Box::new(connection))
+            }
+        };
+        // From here hyper drives the socket: a read or write that would wait is `Pending`,
+        // and the driver waits in `poll(2)`.
+        tcp.set_nonblocking(true).map_err(Failure::Connect)?;
+        Ok(Wire {
             tcp,
-            tls: None,
+            tls,
             deadline,
-            waits_to_read: Arc::new(AtomicBool::new(false)),
-        };
-        if let Some(config) = tls {
-            let name = ServerName::try_from(host.to_owned())
-                .map_err(|e| Failure::Setup(format!("bad server name: {e}")))?;
-            let connection = ClientConnection::new(config, name)
-                .map_err(|e| Failure::Tls(io::Error::other(e)))?;
-            wire.tls = Some(Box::new(connection));
-            wire.handshake().map_err(|e| {
-                if is_timeout(&e) || deadline.passed() {
-                    Failure::Timeout
-                } else {
-                    Failure::Tls(e)
-                }
-            })?;
-        }
-        Ok(wire)
-    }
-
-    fn handshake(&mut self) -> io::Result<()> {
-        let Some(tls) = self.tls.as_mut() else {
-            return Ok(());
-        };
-        while tls.is_handshaking() {
-            let left = self.deadline.left()?;
-            self.tcp.set_read_timeout(Some(left))?;
-            self.tcp.set_write_timeout(Some(left))?;
-            tls.complete_io(&mut self.tcp)?;
-        }
-        Ok(())
+            interest: Arc::default(),
+        })
     }
 
     /// The socket, for [`Driver`] to wait on once hyper owns this.
@@ -177,89 +188,130 @@ impl Wire {
             fd: self.tcp.as_raw_fd(),
             deadline: self.deadline,
             woken: Arc::new(Woken(AtomicBool::new(false))),
-            waits_to_read: self.waits_to_read.clone(),
+            interest: self.interest.clone(),
         }
     }
 
-    /// Reads what is there now, or `None` if a read would wait.
-    fn read_now(&mut self, buf: &mut [u8]) -> Option<io::Result<usize>> {
-        let fd = self.tcp.as_raw_fd();
+    /// Reads what is there, or `Pending` if nothing is.
+    fn poll_read_into(&mut self, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let wants = &self.interest.read;
         let Some(tls) = self.tls.as_mut() else {
-            if !readable(fd, Duration::ZERO) {
-                return None;
-            }
-            return Some(self.tcp.read(buf));
+            return pending_if_blocked(self.tcp.read(buf), wants);
         };
         loop {
             match tls.reader().read(buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                done => return Some(done),
+                done => return Poll::Ready(done),
             }
-            if !readable(fd, Duration::ZERO) {
-                return None;
-            }
-            // One read of what the socket has (it is readable: this does not wait), then
-            // whatever rustls has to answer (alerts, key updates).
             match tls.read_tls(&mut self.tcp) {
-                Ok(0) => return Some(Ok(0)),
+                // The peer closed: rustls says whether cleanly (`Ok(0)`) or not.
+                Ok(0) => {
+                    let _ = tls.process_new_packets();
+                    return Poll::Ready(match tls.reader().read(buf) {
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+                        done => done,
+                    });
+                }
                 Ok(_) => {}
-                Err(e) => return Some(Err(e)),
+                blocked => {
+                    return match pending_if_blocked(blocked, wants) {
+                        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                        _ => Poll::Pending,
+                    };
+                }
             }
             if let Err(e) = tls.process_new_packets() {
+                // The alert rustls queued, if the socket takes it now.
                 let _ = tls.write_tls(&mut self.tcp);
-                return Some(Err(io::Error::new(io::ErrorKind::InvalidData, e)));
-            }
-            if let Err(e) = flush_tls(tls, &mut self.tcp, self.deadline) {
-                return Some(Err(e));
+                return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, e)));
             }
         }
     }
 
-    /// Writes `buf` (blocking, bounded by the deadline).
-    fn write_bounded(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let left = self.deadline.left()?;
-        self.tcp.set_write_timeout(Some(left))?;
-        match self.tls.as_mut() {
-            None => self.tcp.write(buf),
-            Some(tls) => {
-                let n = tls.writer().write(buf)?;
-                flush_tls(tls, &mut self.tcp, self.deadline)?;
-                Ok(n)
+    /// Writes some of `bufs`, or `Pending` if the socket takes nothing now.
+    fn poll_write_from(&mut self, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        let wants = &self.interest.write;
+        let Some(tls) = self.tls.as_mut() else {
+            return pending_if_blocked(self.tcp.write_vectored(bufs), wants);
+        };
+        if bufs.iter().all(|b| b.is_empty()) {
+            return Poll::Ready(Ok(0));
+        }
+        loop {
+            let taken = tls.writer().write_vectored(bufs)?;
+            if taken > 0 {
+                // Sent as far as the socket takes it now; the rest goes on the next write
+                // or flush.
+                let _ = flush_tls(tls, &mut self.tcp);
+                return Poll::Ready(Ok(taken));
+            }
+            // rustls' buffer is full: make room.
+            match tls.write_tls(&mut self.tcp) {
+                Ok(_) => {}
+                blocked => {
+                    return match pending_if_blocked(blocked, wants) {
+                        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                        _ => Poll::Pending,
+                    };
+                }
             }
         }
     }
 
-    /// [`Wire::write_bounded`] of several buffers in one call.
-    fn write_vectored_bounded(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        let left = self.deadline.left()?;
-        self.tcp.set_write_timeout(Some(left))?;
+    /// Sends what rustls has queued, or `Pending` until the socket takes it.
+    fn poll_flush_tls(&mut self) -> Poll<io::Result<()>> {
         match self.tls.as_mut() {
-            None => self.tcp.write_vectored(bufs),
-            Some(tls) => {
-                let n = tls.writer().write_vectored(bufs)?;
-                flush_tls(tls, &mut self.tcp, self.deadline)?;
-                Ok(n)
-            }
-        }
-    }
-
-    /// Sends what rustls has queued.
-    fn flush(&mut self) -> io::Result<()> {
-        match self.tls.as_mut() {
-            Some(tls) => flush_tls(tls, &mut self.tcp, self.deadline),
-            None => Ok(()),
+            Some(tls) => pending_if_blocked(flush_tls(tls, &mut self.tcp), &self.interest.write),
+            None => Poll::Ready(Ok(())),
         }
     }
 }
 
-/// Sends what rustls has queued (blocking, bounded by the deadline).
-fn flush_tls(
+/// The TLS handshake on the (still blocking) socket: every read and write waits no longer
+/// than what is left of the deadline, so a server that sends a byte at a time cannot hold
+/// it past the deadline.
+fn handshake(
     tls: &mut ClientConnection,
     tcp: &mut TcpStream,
     deadline: Deadline,
 ) -> io::Result<()> {
+    while tls.is_handshaking() {
+        while tls.wants_write() {
+            tcp.set_write_timeout(Some(deadline.left()?))?;
+            tls.write_tls(tcp)?;
+        }
+        if !tls.is_handshaking() {
+            break;
+        }
+        if !tls.wants_read() {
+            return Err(io::Error::other("the TLS handshake stalled"));
+        }
+        tcp.set_read_timeout(Some(deadline.left()?))?;
+        if tls.read_tls(tcp)? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed the connection during the TLS handshake",
+            ));
+        }
+        if let Err(e) = tls.process_new_packets() {
+            // The alert, if the socket takes it before the deadline.
+            if let Ok(left) = deadline.left() {
+                let _ = tcp.set_write_timeout(Some(left));
+                let _ = tls.write_tls(tcp);
+            }
+            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+        }
+    }
     while tls.wants_write() {
         tcp.set_write_timeout(Some(deadline.left()?))?;
+        tls.write_tls(tcp)?;
+    }
+    Ok(())
+}
+
+/// Sends what rustls has queued, as far as the (non-blocking) socket takes it.
+fn flush_tls(tls: &mut ClientConnection, tcp: &mut TcpStream) -> io::Result<()> {
+    while tls.wants_write() {
         tls.write_tls(tcp)?;
     }
     Ok(())
@@ -273,18 +325,13 @@ impl Read for Wire {
     ) -> Poll<io::Result<()>> {
         let mut scratch = [0u8; 8192];
         let wanted = buf.remaining().min(scratch.len());
-        let this = self.get_mut();
-        match this.read_now(&mut scratch[..wanted]) {
-            Some(Ok(n)) => {
+        match self.get_mut().poll_read_into(&mut scratch[..wanted]) {
+            Poll::Ready(Ok(n)) => {
                 buf.put_slice(&scratch[..n]);
                 Poll::Ready(Ok(()))
             }
-            Some(Err(e)) => Poll::Ready(Err(e)),
-            // The driver waits for the socket to become readable, then polls again.
-            None => {
-                this.waits_to_read.store(true, Ordering::Release);
-                Poll::Pending
-            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
         }
     }
 }
@@ -295,7 +342,7 @@ impl Write for Wire {
         _: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Poll::Ready(self.get_mut().write_bounded(buf))
+        self.get_mut().poll_write_from(&[io::IoSlice::new(buf)])
     }
 
     /// Vectored: hyper then sends a record from its own buffer after the head, rather than
@@ -305,7 +352,7 @@ impl Write for Wire {
         _: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Poll::Ready(self.get_mut().write_vectored_bounded(bufs))
+        self.get_mut().poll_write_from(bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -313,32 +360,31 @@ impl Write for Wire {
     }
 
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(self.get_mut().flush())
+        self.get_mut().poll_flush_tls()
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if let Some(tls) = this.tls.as_mut() {
             tls.send_close_notify();
+            let _ = flush_tls(tls, &mut this.tcp);
         }
-        let _ = this.flush();
         Poll::Ready(Ok(()))
     }
 }
 
-/// Whether `fd` can be read without waiting, waiting up to `wait` for it.
-fn readable(fd: RawFd, wait: Duration) -> bool {
+/// Waits up to `wait` for `fd` to become ready for `events`; whether it did.
+fn wait_for(fd: RawFd, events: libc::c_short, wait: Duration) -> bool {
     let mut poll_fd = libc::pollfd {
         fd,
-        events: libc::POLLIN,
+        events,
         revents: 0,
     };
     // Round up, so that a wait of less than a millisecond is not a busy loop.
     let millis = wait.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32;
     // SAFETY: one valid pollfd, and its count.
     let ready = unsafe { libc::poll(&mut poll_fd, 1, millis) };
-    ready > 0
-        && poll_fd.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
+    ready > 0 && poll_fd.revents != 0
 }
 
 /// Set when one of hyper's futures is woken (by another: its channels between the request
@@ -360,15 +406,15 @@ pub(crate) struct Driver {
     fd: RawFd,
     deadline: Deadline,
     woken: Arc<Woken>,
-    waits_to_read: Arc<AtomicBool>,
+    interest: Arc<Interest>,
 }
 
 impl Driver {
     /// Polls `work` (a request, or waiting for the connection to be ready) to its end,
     /// polling `connection` alongside, which does the connection's reads and writes.
     /// `connection` is `None` once it has ended. When neither can go on, waits for the socket
-    /// to become readable, never past the deadline; if neither waits for anything, they are
-    /// stuck, and that is an error rather than a busy loop.
+    /// to become ready for what they wait for, never past the deadline; if they wait for
+    /// nothing, they are stuck, and that is an error rather than a busy loop.
     pub(crate) fn drive<C, W>(
         &self,
         connection: &mut Option<Pin<Box<C>>>,
@@ -399,7 +445,8 @@ impl Driver {
         let mut failed = None;
         loop {
             self.woken.0.store(false, Ordering::Release);
-            self.waits_to_read.store(false, Ordering::Release);
+            self.interest.read.store(false, Ordering::Release);
+            self.interest.write.store(false, Ordering::Release);
             if let Poll::Ready(out) = work.as_mut().poll(&mut cx) {
                 return Ok(out);
             }
@@ -424,12 +471,19 @@ impl Driver {
             if left.is_zero() {
                 return Err(Failure::Timeout);
             }
-            if !self.waits_to_read.load(Ordering::Acquire) {
+            let mut events = 0;
+            if self.interest.read.load(Ordering::Acquire) {
+                events |= libc::POLLIN;
+            }
+            if self.interest.write.load(Ordering::Acquire) {
+                events |= libc::POLLOUT;
+            }
+            if events == 0 {
                 return Err(Failure::Setup(
                     "the HTTP connection stalled (nothing to read or write)".to_owned(),
                 ));
             }
-            readable(self.fd, left);
+            wait_for(self.fd, events, left);
         }
     }
 
@@ -442,12 +496,11 @@ impl Driver {
         }
     }
 
-    /// What a hyper error means: the deadline, if it has passed or a socket timeout caused it.
+    /// What a hyper error means: the deadline, if it has passed or a timeout caused it.
     pub(crate) fn failure(&self, error: hyper::Error) -> Failure {
+        let mut sources = std::iter::successors(std::error::Error::source(&error), |e| e.source());
         let timed_out = self.deadline.passed()
-            || std::error::Error::source(&error)
-                .and_then(|source| source.downcast_ref::<io::Error>())
-                .is_some_and(is_timeout);
+            || sources.any(|e| e.downcast_ref::<io::Error>().is_some_and(is_timeout));
         if timed_out {
             Failure::Timeout
         } else {
