@@ -1,5 +1,5 @@
 //! Recording a hook's spans: the on/off gate and the session registry (`session`), the span
-//! table and the trace's size budget (`table`), fold spans for the calls past it (`fold`),
+//! table and the trace's size budget (`table`, its memory from `chunk`), fold spans for the calls past it (`fold`),
 //! span and trace ids (`ids`),
 //! the thread's span stack and span guards (`span`), span records and the clock, a sealed
 //! trace's spans in the order they are sent (`sealed`),
@@ -9,6 +9,7 @@
 
 pub(crate) mod backtrace;
 pub(crate) mod bridge;
+pub(crate) mod chunk;
 pub(crate) mod clock;
 pub(crate) mod enabled;
 pub(crate) mod fold;

@@ -25,7 +25,7 @@ const BYTE_MASK: u64 = (1 << BYTE_BITS) - 1;
 const ONE_SLOT: u64 = 1 << BYTE_BITS;
 /// The first chunk's slots; chunk `k` has `FIRST_CHUNK << k`.
 const FIRST_CHUNK: usize = 64;
-const CHUNKS: usize = 27;
+const CHUNKS: usize = crate::collect::chunk::SIZES;
 
 const EMPTY: u8 = 0;
 const LIVE: u8 = 1;
@@ -34,39 +34,12 @@ const VOID: u8 = 2;
 /// Its record was finished by the seal (ended, its overlay put in): read-only from then on.
 const SEALED: u8 = 3;
 
-/// What changes in a slot. All zeroes is an empty slot: this part of a chunk is zeroed.
-struct Meta {
+/// One slot. All zeroes is an empty slot, so chunks come from zeroed memory.
+struct Slot {
     state: AtomicU8,
     /// The span's end; zero while it is open.
     end: AtomicU64,
-}
-
-/// A slot's record: written once, when the slot is used. This part of a chunk is left as
-/// the allocator gave it, so the unused end of a chunk costs no memory.
-type RecordCell = UnsafeCell<MaybeUninit<SpanRecord>>;
-
-/// One slot: its [`Meta`] and its record, in the two parts of its chunk.
-#[derive(Clone, Copy)]
-struct Slot<'a> {
-    meta: &'a Meta,
-    record: &'a RecordCell,
-}
-
-impl std::ops::Deref for Slot<'_> {
-    type Target = Meta;
-
-    fn deref(&self) -> &Meta {
-        self.meta
-    }
-}
-
-/// A chunk of `slots` slots: its layout, and where its records start.
-fn chunk_parts(slots: usize) -> Option<(Layout, usize)> {
-    let (layout, records) = Layout::array::<Meta>(slots)
-        .ok()?
-        .extend(Layout::array::<RecordCell>(slots).ok()?)
-        .ok()?;
-    (layout.size() > 0).then_some((layout, records))
+    record: UnsafeCell<MaybeUninit<SpanRecord>>,
 }
 
 /// Where a span was put, when [`SpanTable::open`] records it.
@@ -118,8 +91,7 @@ const ENVELOPE_BYTES: u64 = 512;
 /// The spans of one session.
 pub(crate) struct SpanTable {
     counter: AtomicU64,
-    /// Each chunk's memory: its metas, then its records.
-    chunks: [AtomicPtr<u8>; CHUNKS],
+    chunks: [AtomicPtr<Slot>; CHUNKS],
     budget: Budget,
     /// Set once a call did not fit: later calls fold without touching the counter.
     folding: AtomicBool,
@@ -154,37 +126,9 @@ fn locate(index: usize) -> (usize, usize) {
     (chunk, index - FIRST_CHUNK * ((1 << chunk) - 1))
 }
 
-/// The slots of chunk `chunk`.
-fn chunk_slots(chunk: usize) -> Option<usize> {
-    FIRST_CHUNK.checked_shl(u32::try_from(chunk).ok()?)
-}
-
-fn chunk_layout(chunk: usize) -> Option<(Layout, usize)> {
-    chunk_parts(chunk_slots(chunk)?)
-}
-
-/// Where the records of a chunk of `slots` start: after the metas, aligned (as
-/// [`chunk_parts`] lays them out).
-#[inline(always)]
-const fn records_offset(slots: usize) -> usize {
-    (slots * size_of::<Meta>()).next_multiple_of(align_of::<RecordCell>())
-}
-
-/// Slot `offset` of the chunk at `base`.
-///
-/// # Safety
-/// `base` is a live chunk of chunk `chunk`'s layout and `offset` is below its slot count.
-#[inline(always)]
-unsafe fn slot_at<'a>(base: *mut u8, chunk: usize, offset: usize) -> Slot<'a> {
-    let records = records_offset(FIRST_CHUNK << chunk);
-    // SAFETY: within the chunk, as the caller promises; metas are initialised (zeroed),
-    // record cells are `MaybeUninit`.
-    unsafe {
-        Slot {
-            meta: &*base.cast::<Meta>().add(offset),
-            record: &*base.add(records).cast::<RecordCell>().add(offset),
-        }
-    }
+fn chunk_layout(chunk: usize) -> Option<Layout> {
+    let slots = FIRST_CHUNK.checked_shl(u32::try_from(chunk).ok()?)?;
+    Layout::array::<Slot>(slots).ok().filter(|l| l.size() > 0)
 }
 
 /// A bijective mix of 64 bits (SplitMix64's finaliser).
@@ -332,29 +276,26 @@ impl SpanTable {
 
     /// Slot `index`, allocating its chunk if this is the first use.
     #[inline]
-    fn slot_or_alloc(&self, index: usize) -> Option<Slot<'_>> {
+    fn slot_or_alloc(&self, index: usize) -> Option<&Slot> {
         let (chunk, offset) = locate(index);
         let cell = self.chunks.get(chunk)?;
         let mut base = cell.load(Ordering::Acquire);
         if base.is_null() {
             base = self.alloc_chunk(chunk)?;
         }
-        // SAFETY: `base` points to a live chunk `chunk` and `offset` is below its slots.
-        Some(unsafe { slot_at(base, chunk, offset) })
+        // SAFETY: `base` points to a live chunk of `FIRST_CHUNK << chunk` slots and `offset`
+        // is below that.
+        Some(unsafe { &*base.add(offset) })
     }
 
     #[cold]
-    fn alloc_chunk(&self, chunk: usize) -> Option<*mut u8> {
-        let (layout, records) = chunk_layout(chunk)?;
-        // SAFETY: the layout has a non-zero size.
-        let fresh = unsafe { std::alloc::alloc(layout) };
+    fn alloc_chunk(&self, chunk: usize) -> Option<*mut Slot> {
+        let layout = chunk_layout(chunk)?;
+        // Zeroed memory is a chunk of empty slots.
+        let fresh = crate::collect::chunk::alloc_zeroed(layout, chunk).cast::<Slot>();
         if fresh.is_null() {
             return None;
         }
-        // Zeroed metas are empty slots. The records are left alone: `calloc` would clear
-        // (and so touch) the whole chunk, most of which a hook may never use.
-        // SAFETY: the metas are the first `records` bytes of the fresh allocation.
-        unsafe { fresh.write_bytes(0, records) };
         let cell = &self.chunks[chunk];
         match cell.compare_exchange(
             std::ptr::null_mut(),
@@ -364,26 +305,26 @@ impl SpanTable {
         ) {
             Ok(_) => Some(fresh),
             Err(theirs) => {
-                // SAFETY: `fresh` was allocated above with this layout and never shared.
-                unsafe { std::alloc::dealloc(fresh.cast(), layout) };
+                // SAFETY: `fresh` was allocated above for this chunk and never shared.
+                unsafe { crate::collect::chunk::free(fresh.cast(), layout, chunk) };
                 Some(theirs)
             }
         }
     }
 
     /// Slot `index` if its chunk exists.
-    fn slot(&self, index: usize) -> Option<Slot<'_>> {
+    fn slot(&self, index: usize) -> Option<&Slot> {
         let (chunk, offset) = locate(index);
         let base = self.chunks.get(chunk)?.load(Ordering::Acquire);
         if base.is_null() {
             return None;
         }
         // SAFETY: as in `slot_or_alloc`.
-        Some(unsafe { slot_at(base, chunk, offset) })
+        Some(unsafe { &*base.add(offset) })
     }
 
     /// The published record of slot `index`.
-    fn record(&self, index: usize) -> Option<(&SpanRecord, Slot<'_>)> {
+    fn record(&self, index: usize) -> Option<(&SpanRecord, &Slot)> {
         let slot = self.slot(index)?;
         if slot.state.load(Ordering::Acquire) != LIVE {
             return None;
@@ -509,10 +450,10 @@ impl Drop for SpanTable {
         for (chunk, cell) in self.chunks.iter().enumerate() {
             let base = cell.load(Ordering::Acquire);
             if !base.is_null()
-                && let Some((layout, _)) = chunk_layout(chunk)
+                && let Some(layout) = chunk_layout(chunk)
             {
-                // SAFETY: allocated in `alloc_chunk` with this layout.
-                unsafe { std::alloc::dealloc(base.cast(), layout) };
+                // SAFETY: allocated in `alloc_chunk` for this chunk.
+                unsafe { crate::collect::chunk::free(base.cast(), layout, chunk) };
             }
         }
     }
@@ -540,16 +481,6 @@ mod tests {
     fn open(table: &SpanTable, name: &'static str, parent: SpanId) -> Option<Placed> {
         let record = SpanRecord::open(Cow::Borrowed(name), SpanId::INVALID, parent);
         table.open(&mut Some(record), 100).ok()
-    }
-
-    #[test]
-    fn a_chunk_s_records_start_where_its_layout_puts_them() {
-        for chunk in 0..CHUNKS {
-            let slots = chunk_slots(chunk).unwrap();
-            let (layout, records) = chunk_layout(chunk).unwrap();
-            assert_eq!(records_offset(slots), records, "chunk {chunk}");
-            assert!(records + slots * size_of::<RecordCell>() <= layout.size());
-        }
     }
 
     #[test]
