@@ -155,21 +155,23 @@ pub(crate) fn exiting() {
     EXITING.store(true, Ordering::SeqCst);
 }
 
-/// Whether the network work can run on the calling thread: not at exit (thread-locals may be
-/// gone), not in a panic hook. Inside an async runtime it runs here too: the hook is ending,
-/// and the calling thread would wait for an export thread all the same.
+/// Whether the network work can run on the calling thread: not inside a tokio runtime (its
+/// worker is not ours to do socket work on: SPEC §8), not at exit (thread-locals may be
+/// gone), not in a panic hook.
 fn runs_here() -> bool {
-    !EXITING.load(Ordering::SeqCst) && !std::thread::panicking()
+    !EXITING.load(Ordering::SeqCst)
+        && !std::thread::panicking()
+        && tokio::runtime::Handle::try_current().is_err()
 }
 
 /// Connects, then POSTs the records `load` gives, in order, until one must be kept or `end`
 /// passes (`deadline` is the hook's deadline, for messages). `load` runs only once a
 /// connection is up, so an unreachable backend never costs a read of the buffer.
 ///
-/// The work runs right here, on blocking sockets (no async runtime). At process exit or in a
-/// panic hook it runs on a thread of its own, and the calling thread never waits longer than
-/// the deadline (plus a few ms): an export thread stuck past it is left behind rather than
-/// waited for.
+/// The work runs right here, on a non-blocking socket driven in place (no async runtime).
+/// Inside a tokio runtime, at process exit or in a panic hook it runs on a thread of its own,
+/// and the calling thread never waits longer than the deadline (plus a few ms): an export
+/// thread stuck past it is left behind rather than waited for.
 pub(crate) fn send_all(
     target: &Target,
     tls: Option<Arc<ClientConfig>>,
@@ -790,6 +792,20 @@ mod tests {
             report.stop
         );
         assert!(report.fates.is_empty());
+    }
+
+    #[test]
+    fn inside_a_tokio_runtime_the_network_work_gets_a_thread_of_its_own() {
+        assert!(runs_here(), "a plain thread does the work itself");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            assert!(
+                !runs_here(),
+                "a runtime's thread hands it to a thread of its own"
+            );
+        });
     }
 
     #[test]
