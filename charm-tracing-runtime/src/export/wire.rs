@@ -1,6 +1,6 @@
-//! The connection to the backend on plain blocking sockets, without an async runtime: name
-//! resolution, TCP connect and the TLS handshake under the run's deadline, the socket as
-//! hyper's I/O, and [`Wire::drive`], which runs hyper's futures to their end.
+//! The connection to the backend on a std socket, without an async runtime: name resolution,
+//! TCP connect and the TLS handshake under the run's deadline, the socket as hyper's I/O, and
+//! [`Driver::drive`], which runs hyper's futures to their end.
 //!
 //! hyper does the HTTP. Its futures are polled here in a loop over a non-blocking socket: a
 //! read or write that would wait returns `Pending`, and the loop then waits in `poll(2)` for
