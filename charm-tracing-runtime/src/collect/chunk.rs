@@ -1,14 +1,19 @@
 //! Zeroed memory for the span table's chunks. Small chunks come from the allocator
 //! (`calloc`). Large ones are mapped fresh from the kernel: zero already, and untouched
 //! until a slot is used, so the unused end of a hook's last chunk costs no memory (`calloc`
-//! would clear it, and so touch it). One large chunk of each size is kept for the next
-//! session of the process (a test harness runs many); it is cleared when it is reused.
+//! would clear it, and so touch it). One mapped chunk of each size up to 4 MiB is kept for
+//! the next session of the process (a test harness runs many), so that its pages are not
+//! faulted in again; it is cleared when it is reused. Larger ones are unmapped: clearing
+//! them would take long and touch all of them.
 
 use std::alloc::Layout;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 /// Chunks of this many bytes or more are mapped.
 const MAPPED_FROM: usize = 64 * 1024;
+
+/// Mapped chunks of at most this many bytes are kept for reuse.
+const KEPT_UP_TO: usize = 4 << 20;
 
 /// How many chunk sizes there can be (the table's chunk count).
 pub(crate) const SIZES: usize = 27;
@@ -23,7 +28,7 @@ pub(crate) fn alloc_zeroed(layout: Layout, size: usize) -> *mut u8 {
         // SAFETY: the table never asks for a zero-sized chunk.
         return unsafe { std::alloc::alloc_zeroed(layout) };
     }
-    if let Some(spare) = SPARE.get(size) {
+    if let Some(spare) = SPARE.get(size).filter(|_| layout.size() <= KEPT_UP_TO) {
         let kept = spare.swap(std::ptr::null_mut(), Ordering::AcqRel);
         if !kept.is_null() {
             // SAFETY: a kept chunk is a live mapping of this layout's size, owned by nobody.
@@ -59,16 +64,17 @@ pub(crate) unsafe fn free(ptr: *mut u8, layout: Layout, size: usize) {
         unsafe { std::alloc::dealloc(ptr, layout) };
         return;
     }
-    let kept = SPARE.get(size).is_some_and(|spare| {
-        spare
-            .compare_exchange(
-                std::ptr::null_mut(),
-                ptr,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_ok()
-    });
+    let kept = layout.size() <= KEPT_UP_TO
+        && SPARE.get(size).is_some_and(|spare| {
+            spare
+                .compare_exchange(
+                    std::ptr::null_mut(),
+                    ptr,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_ok()
+        });
     if !kept {
         // SAFETY: a mapping of this size made by `alloc_zeroed`, unused from here.
         unsafe { libc::munmap(ptr.cast(), layout.size()) };
@@ -81,19 +87,19 @@ mod tests {
 
     #[test]
     fn chunks_come_zeroed_small_or_mapped_new_or_reused() {
-        for bytes in [4096, 1 << 20] {
+        // Size numbers 24 to 26 are this test's own: a table's budget (at most 1 GiB, at
+        // least 80 bytes a span) never takes it past chunk 18, so no table shares them.
+        for (bytes, size) in [(4096, 24), (1 << 20, 25), (8 << 20, 26)] {
             let layout = Layout::from_size_align(bytes, 8).unwrap();
-            // Size number 26 (a size the table reaches only past a billion slots) is this
-            // test's own: no table shares its spare.
             for _ in 0..3 {
-                let chunk = alloc_zeroed(layout, 26);
+                let chunk = alloc_zeroed(layout, size);
                 assert!(!chunk.is_null());
                 // SAFETY: `bytes` bytes were just allocated.
                 let memory = unsafe { std::slice::from_raw_parts_mut(chunk, bytes) };
                 assert!(memory.iter().all(|b| *b == 0), "{bytes} bytes come zeroed");
                 memory.fill(0xAB);
                 // SAFETY: from `alloc_zeroed` with the same layout and size number.
-                unsafe { free(chunk, layout, 26) };
+                unsafe { free(chunk, layout, size) };
             }
         }
     }

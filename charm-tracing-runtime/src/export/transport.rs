@@ -213,7 +213,26 @@ pub(crate) fn send_all(
             }
         }
     };
+    take_late_fates(&mut report, &from_exporter);
     (report, records)
+}
+
+/// After the hook's thread stopped waiting: fates already sent count (a record the backend
+/// took is not kept to be sent again), and so does the run's end if it came with them.
+fn take_late_fates(report: &mut Report, from_exporter: &mpsc::Receiver<Progress>) {
+    if !matches!(report.stop, Some(Stop::Timeout(_))) {
+        return;
+    }
+    while let Ok(progress) = from_exporter.try_recv() {
+        match progress {
+            Progress::Fate(fate) => report.fates.push(fate),
+            Progress::Done(stop) => {
+                report.stop = stop;
+                return;
+            }
+            Progress::Connected => {}
+        }
+    }
 }
 
 /// [`send_all`] on the calling thread.
@@ -806,6 +825,31 @@ mod tests {
                 "a runtime's thread hands it to a thread of its own"
             );
         });
+    }
+
+    #[test]
+    fn fates_that_came_after_the_wait_ended_still_count() {
+        let (progress, from_exporter) = mpsc::channel();
+        progress.send(Progress::Fate(Fate::Delivered)).unwrap();
+        progress.send(Progress::Fate(Fate::Rejected(400))).unwrap();
+        let mut report = Report {
+            fates: vec![Fate::Delivered],
+            stop: Some(Stop::Timeout(Duration::from_secs(1))),
+        };
+        take_late_fates(&mut report, &from_exporter);
+        assert_eq!(
+            report.fates,
+            [Fate::Delivered, Fate::Delivered, Fate::Rejected(400)]
+        );
+        assert!(matches!(report.stop, Some(Stop::Timeout(_))));
+        progress.send(Progress::Fate(Fate::Delivered)).unwrap();
+        progress.send(Progress::Done(None)).unwrap();
+        take_late_fates(&mut report, &from_exporter);
+        assert_eq!(report.fates.len(), 4);
+        assert!(
+            report.stop.is_none(),
+            "the run's own end replaces the timeout"
+        );
     }
 
     #[test]
