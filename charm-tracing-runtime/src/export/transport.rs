@@ -548,22 +548,7 @@ mod tests {
     fn serve(stream: TcpStream, answer: &[&[u8]], bodies: &Mutex<Vec<Vec<u8>>>) {
         let mut writer = stream.try_clone().unwrap();
         let mut reader = BufReader::new(stream);
-        loop {
-            let mut length = 0;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    return;
-                }
-                if line == "\r\n" {
-                    break;
-                }
-                if let Some((name, value)) = line.split_once(':')
-                    && name.eq_ignore_ascii_case("content-length")
-                {
-                    length = value.trim().parse().unwrap();
-                }
-            }
+        while let Some(length) = read_head(&mut reader) {
             let mut body = vec![0; length];
             reader.read_exact(&mut body).unwrap();
             bodies.lock().unwrap().push(body);
